@@ -1,0 +1,568 @@
+"""The one module that speaks HTTP to Twitter (X).
+
+:class:`TwitterClient` runs the OAuth 1.0a calls of the 3-legged and PIN flows
+(`RFC 5849 <https://www.rfc-editor.org/rfc/rfc5849>`_, Twitter's
+`authentication API reference
+<https://developer.x.com/en/docs/authentication/api-reference>`_), revokes tokens
+and checks credentials. Every failure comes back as a
+:class:`~django_twitter_oauth.exceptions.TwitterError` subclass whose message never
+holds a token, a secret, a verifier or a signature.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+import logging
+import re
+import urllib.parse
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from django.core.exceptions import ImproperlyConfigured
+from requests_oauthlib import OAuth1, OAuth1Session
+
+from django_twitter_oauth.conf import ACCESS_LEVELS, ACCESS_TYPES, app_settings
+from django_twitter_oauth.exceptions import (
+    CallbackNotApproved,
+    MalformedResponse,
+    TokenInvalid,
+    TwitterError,
+    TwitterRateLimited,
+    TwitterRejected,
+    TwitterUnavailable,
+)
+
+__all__ = [
+    "AccessTokenResult",
+    "Credentials",
+    "RequestTokenResult",
+    "TwitterClient",
+    "TwitterSession",
+]
+
+logger = logging.getLogger(__name__)
+
+# oauthlib logs the signature base string (which holds oauth_token and oauth_verifier) and the
+# signature at DEBUG, and requests-oauthlib logs the signed headers and the token it obtained.
+# A site running with DEBUG logging would write those secrets to its logs, so drop every record
+# below INFO from these loggers. A filter on a logger does not apply to its children, hence the
+# exact names. Remove the filter by hand when debugging a signature locally.
+_QUIET_LOGGERS = (
+    "oauthlib.oauth1.rfc5849",
+    "oauthlib.oauth1.rfc5849.signature",
+    "requests_oauthlib.oauth1_auth",
+    "requests_oauthlib.oauth1_session",
+)
+
+
+class _DropBelowInfo(logging.Filter):
+    """Drop log records below INFO (see :data:`_QUIET_LOGGERS`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.INFO
+
+
+def _install_log_filters() -> None:
+    for name in _QUIET_LOGGERS:
+        target = logging.getLogger(name)
+        # Idempotent, also across a reload of this module (a new class object).
+        if not any(type(f).__name__ == _DropBelowInfo.__name__ for f in target.filters):
+            target.addFilter(_DropBelowInfo())
+
+
+_install_log_filters()
+
+#: Longest Twitter error text kept on an exception.
+_MAX_MESSAGE = 200
+#: Error bodies are only searched this far: Twitter's are tiny; this bounds the regex work.
+_MAX_ERROR_BODY = 4096
+_REDACTED = "[redacted]"
+
+# Twitter's XML error bodies, both shapes (facts §3.2):
+#   <errors><error code="415">text</error></errors>
+#   <hash><error>text</error><request>/oauth/request_token</request></hash>
+# A regex, not an XML parser: the shapes are tiny and fixed, and no XML parser that is safe
+# against entity expansion (defusedxml) is a dependency.
+_XML_ERROR = re.compile(r"<error\b([^>]*)>(.*?)</error\s*>", re.DOTALL | re.IGNORECASE)
+_XML_CODE = re.compile(r"""\bcode\s*=\s*["']?(\d+)""", re.IGNORECASE)
+# Values in an OAuth Authorization header that must not be echoed back in a message.
+_SENT_SECRET = re.compile(r'\boauth_(?:token|verifier|signature)="([^"]*)"')
+
+# Short advice added to the message of a refusal, keyed by Twitter's error code (facts §3.1).
+_HINTS = {
+    32: " Check TWITTER_OAUTH_CONSUMER_KEY and TWITTER_OAUTH_CONSUMER_SECRET.",
+    135: " Check this server's clock: Twitter found the request timestamp out of bounds.",
+    416: " The app is suspended or invalid in the X developer portal.",
+    417: (
+        " Twitter treats the app as a desktop (PIN-only) app: add a callback URL in the app's"
+        " User authentication settings in the X developer portal."
+    ),
+}
+
+
+@dataclass(frozen=True)
+class RequestTokenResult:
+    """The temporary credentials of step 1 (``oauth/request_token``)."""
+
+    token: str = field(repr=False)
+    secret: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class AccessTokenResult:
+    """The token credentials of step 3 (``oauth/access_token``).
+
+    ``user_id`` and ``screen_name`` are None when Twitter left them out (call
+    :meth:`TwitterClient.verify_credentials` then); ``access_level`` comes from the
+    ``x-access-level`` header and is None when absent or unknown.
+    """
+
+    token: str = field(repr=False)
+    secret: str = field(repr=False)
+    user_id: str | None
+    screen_name: str | None
+    access_level: str | None
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Who an access token belongs to, from ``1.1/account/verify_credentials``."""
+
+    user_id: str
+    screen_name: str
+    access_level: str | None
+    # The whole user object: large, and may hold the e-mail address.
+    data: dict[str, Any] = field(repr=False)
+
+
+class TwitterSession(OAuth1Session):
+    """A requests session signed as one Twitter user, with a default timeout.
+
+    Callers pass full URLs (``f"{api_url}/1.1/..."``); ``timeout`` applies unless a
+    request passes its own.
+    """
+
+    def __init__(
+        self,
+        client_key: str,
+        client_secret: str,
+        resource_owner_key: str,
+        resource_owner_secret: str,
+        *,
+        timeout: float,
+    ) -> None:
+        super().__init__(
+            client_key,
+            client_secret=client_secret,
+            resource_owner_key=resource_owner_key,
+            resource_owner_secret=resource_owner_secret,
+        )
+        self.timeout = timeout
+
+    def request(
+        self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
+    ) -> requests.Response:
+        # ``timeout`` may come positionally: it is the seventh parameter after ``url``.
+        if len(args) < 7:
+            kwargs.setdefault("timeout", self.timeout)
+        return super().request(method, url, *args, **kwargs)
+
+
+class TwitterClient:
+    """Twitter's OAuth 1.0a endpoints, signed with the app's consumer key and secret.
+
+    Arguments left out (or None) are read from the ``TWITTER_OAUTH_*`` settings when
+    the client is built, so build a new client to pick up changed settings. A client
+    keeps no connection open and may be shared between threads.
+    """
+
+    def __init__(
+        self,
+        *,
+        consumer_key: str | None = None,
+        consumer_secret: str | None = None,
+        api_url: str | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        self.consumer_key = app_settings.CONSUMER_KEY if consumer_key is None else consumer_key
+        self.consumer_secret = (
+            app_settings.CONSUMER_SECRET if consumer_secret is None else consumer_secret
+        )
+        if not self.consumer_key or not self.consumer_secret:
+            raise ImproperlyConfigured(
+                "TWITTER_OAUTH_CONSUMER_KEY and TWITTER_OAUTH_CONSUMER_SECRET must be set to the "
+                "API key and secret of your app in the X developer portal."
+            )
+        self.api_url = (app_settings.API_URL if api_url is None else api_url).rstrip("/")
+        self.timeout = app_settings.TIMEOUT if timeout is None else timeout
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(consumer_key={self.consumer_key!r}, "
+            f"api_url={self.api_url!r}, timeout={self.timeout!r})"
+        )
+
+    # -- the flow -------------------------------------------------------------------------
+
+    def fetch_request_token(
+        self, callback: str, access_type: str | None = None
+    ) -> RequestTokenResult:
+        """Step 1: ``POST oauth/request_token`` (RFC 5849 §2.1).
+
+        ``callback`` is the absolute callback URL, or ``"oob"`` for the PIN flow; it must
+        be on the app's callback allow-list. ``access_type`` (``"read"`` or ``"write"``)
+        is sent as ``x_auth_access_type`` on the query string, where it is signed.
+        """
+        if not callback:
+            raise ValueError("callback must be an absolute URL or 'oob'.")
+        params: dict[str, str] = {}
+        if access_type is not None:
+            if access_type not in ACCESS_TYPES:
+                raise ValueError(f"access_type must be one of {ACCESS_TYPES}, not {access_type!r}.")
+            params["x_auth_access_type"] = access_type
+        endpoint = "oauth/request_token"
+        response = self._call("POST", endpoint, params=params, callback=callback)
+        values = _parse_form(response, endpoint, ("oauth_token", "oauth_token_secret"))
+        if values.get("oauth_callback_confirmed") != "true":
+            raise _malformed(
+                f"Twitter's answer to {endpoint} did not confirm the callback "
+                "(oauth_callback_confirmed is not 'true'; RFC 5849 §2.1).",
+                endpoint,
+                response,
+            )
+        return RequestTokenResult(token=values["oauth_token"], secret=values["oauth_token_secret"])
+
+    def authorization_url(
+        self,
+        request_token: str,
+        *,
+        authenticate: bool = True,
+        force_login: bool = False,
+        screen_name: str | None = None,
+    ) -> str:
+        """Step 2: where to send the user's browser. No HTTP.
+
+        ``authenticate`` picks ``oauth/authenticate`` ("Sign in with X", which may skip
+        the approval screen); otherwise ``oauth/authorize``, which always asks and which
+        PIN apps must use.
+        """
+        query = {"oauth_token": request_token}
+        if force_login:
+            query["force_login"] = "true"
+        if screen_name:
+            query["screen_name"] = screen_name
+        path = "oauth/authenticate" if authenticate else "oauth/authorize"
+        return f"{self.api_url}/{path}?{urllib.parse.urlencode(query)}"
+
+    def fetch_access_token(
+        self, request_token: str, request_token_secret: str, verifier: str
+    ) -> AccessTokenResult:
+        """Step 3: ``POST oauth/access_token`` with the verifier (or PIN), RFC 5849 §2.3."""
+        endpoint = "oauth/access_token"
+        response = self._call(
+            "POST",
+            endpoint,
+            token=request_token,
+            secret=request_token_secret,
+            verifier=verifier,
+        )
+        values = _parse_form(response, endpoint, ("oauth_token", "oauth_token_secret"))
+        return AccessTokenResult(
+            token=values["oauth_token"],
+            secret=values["oauth_token_secret"],
+            user_id=values.get("user_id") or None,
+            screen_name=values.get("screen_name") or None,
+            access_level=_access_level(response),
+        )
+
+    # -- with an access token -------------------------------------------------------------
+
+    def invalidate_token(self, token: str, secret: str) -> None:
+        """Revoke an access token at Twitter (``POST 1.1/oauth/invalidate_token``)."""
+        self._call("POST", "1.1/oauth/invalidate_token", token=token, secret=secret)
+
+    def verify_credentials(self, token: str, secret: str) -> Credentials:
+        """Who the token belongs to, and its access level.
+
+        ``GET 1.1/account/verify_credentials.json``; the user id comes from ``id_str``
+        (or ``id``) and the access level from the ``x-access-level`` header.
+        """
+        endpoint = "1.1/account/verify_credentials.json"
+        response = self._call(
+            "GET",
+            endpoint,
+            token=token,
+            secret=secret,
+            params={"skip_status": "true", "include_entities": "false"},
+        )
+        try:
+            data = json.loads(response.content)
+        except ValueError:
+            raise _malformed(
+                f"Twitter's answer to {endpoint} is not JSON.", endpoint, response
+            ) from None
+        if not isinstance(data, dict):
+            raise _malformed(
+                f"Twitter's answer to {endpoint} is not a JSON object.", endpoint, response
+            )
+        user_id = data.get("id_str")
+        if not isinstance(user_id, str) or not user_id:
+            raw_id = data.get("id")
+            if isinstance(raw_id, bool) or not isinstance(raw_id, int):
+                raise _malformed(
+                    f"Twitter's answer to {endpoint} lacked the user id.", endpoint, response
+                )
+            user_id = str(raw_id)
+        screen_name = data.get("screen_name")
+        if not isinstance(screen_name, str) or not screen_name:
+            raise _malformed(
+                f"Twitter's answer to {endpoint} lacked the screen name.", endpoint, response
+            )
+        return Credentials(
+            user_id=user_id,
+            screen_name=screen_name,
+            access_level=_access_level(response),
+            data=data,
+        )
+
+    def session(self, token: str, secret: str) -> TwitterSession:
+        """A requests session signed as the user; the client's timeout applies by default."""
+        return TwitterSession(
+            self.consumer_key, self.consumer_secret, token, secret, timeout=self.timeout
+        )
+
+    # -- HTTP and error mapping -----------------------------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        endpoint: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        token: str | None = None,
+        secret: str | None = None,
+        callback: str | None = None,
+        verifier: str | None = None,
+    ) -> requests.Response:
+        """Send one signed request; return a 2xx response or raise a TwitterError."""
+        auth = OAuth1(
+            self.consumer_key,
+            client_secret=self.consumer_secret,
+            resource_owner_key=token,
+            resource_owner_secret=secret,
+            callback_uri=callback,
+            verifier=verifier,
+        )
+        try:
+            # A new session per call: nothing is shared between threads, and it is closed.
+            # Redirects are not followed: the Authorization header would be replayed,
+            # signed for the wrong URL.
+            with requests.Session() as http:
+                response = http.request(
+                    method,
+                    f"{self.api_url}/{endpoint}",
+                    params=params,
+                    auth=auth,
+                    timeout=self.timeout,
+                    allow_redirects=False,
+                )
+        except requests.RequestException as exc:
+            raise _logged(
+                TwitterUnavailable(
+                    f"Could not reach Twitter for {endpoint}: {type(exc).__name__}.",
+                    endpoint=endpoint,
+                )
+            ) from exc
+        if 200 <= response.status_code < 300:
+            return response
+        secrets = (self.consumer_secret, token, secret, verifier)
+        raise _error_for(response, endpoint, secrets=secrets, callback=callback)
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _logged(exc: TwitterError) -> TwitterError:
+    logger.info("Twitter call failed: %s", exc)
+    return exc
+
+
+def _malformed(message: str, endpoint: str, response: requests.Response) -> TwitterError:
+    # The body is never quoted: a half-valid answer may well hold a token.
+    return _logged(MalformedResponse(message, endpoint=endpoint, status_code=response.status_code))
+
+
+def _parse_form(
+    response: requests.Response, endpoint: str, required: Iterable[str]
+) -> dict[str, str]:
+    """Parse a form-encoded body, whatever its Content-Type says (facts §2.1)."""
+    try:
+        text = response.content.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _malformed(
+            f"Twitter's answer to {endpoint} is not UTF-8 text.", endpoint, response
+        ) from None
+    values = dict(urllib.parse.parse_qsl(text, keep_blank_values=True))
+    missing = [name for name in required if not values.get(name)]
+    if missing:
+        raise _malformed(
+            f"Twitter's answer to {endpoint} lacked {', '.join(missing)}.", endpoint, response
+        )
+    return values
+
+
+def _access_level(response: requests.Response) -> str | None:
+    level = response.headers.get("x-access-level", "").strip().lower()
+    return level if level in ACCESS_LEVELS else None
+
+
+def _reset_at(response: requests.Response) -> dt.datetime | None:
+    """``x-rate-limit-reset`` (Unix epoch seconds) as an aware UTC datetime, or None."""
+    try:
+        return dt.datetime.fromtimestamp(
+            float(response.headers["x-rate-limit-reset"]), tz=dt.timezone.utc
+        )
+    except (KeyError, ValueError, OverflowError, OSError):
+        return None
+
+
+def _redact(text: str, secrets: Iterable[str | None]) -> str:
+    for value in secrets:
+        if value:
+            text = text.replace(value, _REDACTED)
+            text = text.replace(urllib.parse.quote(value, safe=""), _REDACTED)
+    return text
+
+
+def _sent_secrets(response: requests.Response) -> list[str]:
+    """The token, verifier and signature that went out in the Authorization header."""
+    header: str | bytes = response.request.headers.get("Authorization", "")
+    text = header.decode("ascii", "replace") if isinstance(header, bytes) else header
+    return [urllib.parse.unquote(value) for value in _SENT_SECRET.findall(text)]
+
+
+def _as_code(value: object) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().isdecimal():
+        return int(value)
+    return None
+
+
+def _as_text(value: object) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _json_error(text: str) -> tuple[int | None, str] | None:
+    """``{"errors": [{"code": 89, "message": "..."}]}`` (any key order) or v2 problem JSON."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    code: int | None = None
+    message = ""
+    errors = data.get("errors")
+    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+        code = _as_code(errors[0].get("code"))
+        message = _as_text(errors[0].get("message"))
+    # v2 problem details ({"title": ..., "detail": ...}) and v1's {"error": "..."}.
+    message = (
+        message
+        or _as_text(data.get("detail"))
+        or _as_text(data.get("title"))
+        or _as_text(data.get("error"))
+    )
+    if code is None and not message:
+        return None
+    return code, message
+
+
+def _xml_error(text: str) -> tuple[int | None, str] | None:
+    """``<errors><error code="415">...</error></errors>`` or ``<hash><error>...</error>``."""
+    match = _XML_ERROR.search(text)
+    if match is None:
+        return None
+    code_match = _XML_CODE.search(match.group(1))
+    code = int(code_match.group(1)) if code_match else None
+    return code, html.unescape(match.group(2)).strip()
+
+
+def _parse_error_body(response: requests.Response) -> tuple[int | None, str]:
+    """Twitter's error code and text, from a JSON, XML or plain-text body (facts §3.2)."""
+    text = response.content[:_MAX_ERROR_BODY].decode("utf-8", "replace")
+    code, message = _json_error(text) or _xml_error(text) or (None, text)
+    return code, " ".join(message.split())[:_MAX_MESSAGE]
+
+
+def _error_for(
+    response: requests.Response,
+    endpoint: str,
+    *,
+    secrets: Iterable[str | None],
+    callback: str | None,
+) -> TwitterError:
+    """The exception for a non-2xx answer."""
+    status = response.status_code
+    if status < 400:
+        location = urllib.parse.urlsplit(response.headers.get("Location", "")).netloc
+        where = f" redirecting to {location}; check TWITTER_OAUTH_API_URL" if location else ""
+        return _logged(
+            MalformedResponse(
+                f"Twitter answered {endpoint} with an unexpected HTTP {status}{where}.",
+                endpoint=endpoint,
+                status_code=status,
+            )
+        )
+    code, twitter_message = _parse_error_body(response)
+    twitter_message = _redact(twitter_message, [*secrets, *_sent_secrets(response)])
+    said = f"code {code}: " if code is not None else ""
+    said += twitter_message or "no details"
+    kwargs: dict[str, Any] = {
+        "endpoint": endpoint,
+        "code": code,
+        "twitter_message": twitter_message,
+    }
+    exc: TwitterError
+    if status == 429:
+        reset_at = _reset_at(response)
+        when = f"resets at {reset_at.isoformat()}" if reset_at else "reset time unknown"
+        exc = TwitterRateLimited(
+            f"Twitter rate-limited {endpoint} (HTTP 429, {said}); {when}.",
+            reset_at=reset_at,
+            **kwargs,
+        )
+    elif status >= 500:
+        exc = TwitterUnavailable(
+            f"Twitter failed on {endpoint} (HTTP {status}, {said}); try again later.",
+            status_code=status,
+            **kwargs,
+        )
+    elif code == 89 and status in (401, 403):
+        exc = TokenInvalid(
+            f"Twitter says the token sent to {endpoint} is invalid or expired "
+            f"(HTTP {status}, {said}).",
+            status_code=status,
+            **kwargs,
+        )
+    elif code == 415:
+        url = f" {callback}" if callback else ""
+        exc = CallbackNotApproved(
+            f"Twitter did not approve the callback URL{url} ({endpoint}, HTTP {status}, {said}). "
+            "Add this exact URL (scheme, host, port, path and trailing slash as sent) to the "
+            "callback URLs in your app's User authentication settings in the X developer portal.",
+            status_code=status,
+            **kwargs,
+        )
+    else:
+        exc = TwitterRejected(
+            f"Twitter refused {endpoint} (HTTP {status}, {said}).{_HINTS.get(code or 0, '')}",
+            status_code=status,
+            **kwargs,
+        )
+    return _logged(exc)

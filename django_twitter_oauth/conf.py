@@ -1,0 +1,90 @@
+"""The one place the app reads its settings.
+
+Every value is read from ``django.conf.settings`` on each access, never cached,
+so ``override_settings`` in tests and settings changed at run time just work.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+DEFAULT_API_URL = "https://api.twitter.com"
+
+#: Twitter's access levels, as sent in the ``x-access-level`` header.
+ACCESS_LEVELS = ("read", "read-write", "read-write-directmessages")
+
+#: Values Twitter accepts for ``x_auth_access_type`` on ``oauth/request_token``.
+ACCESS_TYPES = ("read", "write")
+
+#: The callback value that selects the PIN (out-of-band) flow. Case-sensitive (RFC 5849).
+OOB = "oob"
+
+
+def _get(name: str, default: Any) -> Any:
+    return getattr(settings, f"TWITTER_OAUTH_{name}", default)
+
+
+class Settings:
+    """Typed accessors for the ``TWITTER_OAUTH_*`` settings, with their defaults."""
+
+    @property
+    def CONSUMER_KEY(self) -> str:
+        return _get("CONSUMER_KEY", "")  # type: ignore[no-any-return]
+
+    @property
+    def CONSUMER_SECRET(self) -> str:
+        return _get("CONSUMER_SECRET", "")  # type: ignore[no-any-return]
+
+    @property
+    def API_URL(self) -> str:
+        return _get("API_URL", DEFAULT_API_URL)  # type: ignore[no-any-return]
+
+    @property
+    def CALLBACK_URL(self) -> str | None:
+        return _get("CALLBACK_URL", None)  # type: ignore[no-any-return]
+
+    @property
+    def ACCESS_TYPE(self) -> str | None:
+        return _get("ACCESS_TYPE", None)  # type: ignore[no-any-return]
+
+    @property
+    def APP_PERMISSION(self) -> str:
+        return _get("APP_PERMISSION", "read-write")  # type: ignore[no-any-return]
+
+    @property
+    def SIGN_IN(self) -> bool:
+        return _get("SIGN_IN", True)  # type: ignore[no-any-return]
+
+    @property
+    def ALLOW_SIGNUP(self) -> bool:
+        return _get("ALLOW_SIGNUP", False)  # type: ignore[no-any-return]
+
+    @property
+    def LOGIN_ON_GET(self) -> bool:
+        return _get("LOGIN_ON_GET", False)  # type: ignore[no-any-return]
+
+    @property
+    def REDIRECT_URL(self) -> str:
+        return _get("REDIRECT_URL", settings.LOGIN_REDIRECT_URL)  # type: ignore[no-any-return]
+
+    @property
+    def TIMEOUT(self) -> float:
+        return _get("TIMEOUT", 10)  # type: ignore[no-any-return]
+
+    @property
+    def REQUEST_TOKEN_TTL(self) -> int:
+        return _get("REQUEST_TOKEN_TTL", 900)  # type: ignore[no-any-return]
+
+    @property
+    def RATE_LIMIT_MAX_WAIT(self) -> float:
+        return _get("RATE_LIMIT_MAX_WAIT", 900)  # type: ignore[no-any-return]
+
+    @property
+    def is_oob(self) -> bool:
+        """True when the site uses the PIN flow (``CALLBACK_URL = "oob"``)."""
+        return self.CALLBACK_URL == OOB
+
+
+app_settings = Settings()

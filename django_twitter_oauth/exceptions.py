@@ -1,0 +1,95 @@
+"""Exceptions raised by the app.
+
+Messages never contain a token, a secret, a verifier or a signature: they are
+shown to staff, written to logs and may end up in tracebacks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+
+class TwitterOAuthError(Exception):
+    """Base class of every exception this app raises on purpose."""
+
+
+class TokenDecryptionError(TwitterOAuthError):
+    """A stored value could not be decrypted with any key in ``FERNET_KEYS``."""
+
+    def __init__(self, field: str = "") -> None:
+        where = f" ({field})" if field else ""
+        super().__init__(
+            f"A stored Twitter credential{where} could not be decrypted with any key in "
+            "settings.FERNET_KEYS. Keep every old key in FERNET_KEYS (newest first) until "
+            "'manage.py twitter_oauth_rotate_keys' has re-encrypted all rows."
+        )
+        self.field = field
+
+
+class TwitterError(TwitterOAuthError):
+    """Twitter could not be reached, or answered with an error or with nonsense.
+
+    ``endpoint`` names the call (``"oauth/request_token"``, ...); ``status_code``
+    is the HTTP status when there was an answer; ``code`` and ``twitter_message``
+    are Twitter's own error code and text when its body carried them.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        endpoint: str = "",
+        status_code: int | None = None,
+        code: int | None = None,
+        twitter_message: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.endpoint = endpoint
+        self.status_code = status_code
+        self.code = code
+        self.twitter_message = twitter_message
+
+
+class TwitterUnavailable(TwitterError):
+    """A connection error, a timeout or a 5xx answer: worth retrying later."""
+
+
+class TwitterRateLimited(TwitterError):
+    """Twitter answered 429. ``reset_at`` is when the window resets, if it said."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reset_at: dt.datetime | None = None,
+        endpoint: str = "",
+        code: int | None = None,
+        twitter_message: str = "",
+    ) -> None:
+        super().__init__(
+            message, endpoint=endpoint, status_code=429, code=code, twitter_message=twitter_message
+        )
+        self.reset_at = reset_at
+
+    def seconds_until_reset(self, now: dt.datetime | None = None) -> float | None:
+        """Seconds from ``now`` until the window resets (never negative), or None."""
+        if self.reset_at is None:
+            return None
+        now = now or dt.datetime.now(tz=dt.timezone.utc)
+        return max(0.0, (self.reset_at - now).total_seconds())
+
+
+class TwitterRejected(TwitterError):
+    """Twitter refused the request with a 4xx answer (other than 429)."""
+
+
+class TokenInvalid(TwitterRejected):
+    """The access token is invalid or expired (code 89 on a 401 or 403)."""
+
+
+class CallbackNotApproved(TwitterRejected):
+    """The callback URL is not on the app's allow-list in the developer portal (code 415)."""
+
+
+class MalformedResponse(TwitterError):
+    """Twitter's answer lacked something the protocol requires, or could not be parsed."""

@@ -1,0 +1,159 @@
+"""Access tokens held for users, and pending authorizations.
+
+Tokens and secrets are encrypted at rest (:mod:`django_twitter_oauth.fields`);
+``str()`` and ``repr()`` never show them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from django_twitter_oauth.conf import app_settings
+from django_twitter_oauth.fields import EncryptedTextField
+
+if TYPE_CHECKING:
+    from requests_oauthlib import OAuth1Session
+    from typing_extensions import Self
+
+
+class AccessLevel(models.TextChoices):
+    """Twitter's permission levels, as its ``x-access-level`` header spells them."""
+
+    READ = "read", _("Read")
+    READ_WRITE = "read-write", _("Read and write")
+    READ_WRITE_DIRECTMESSAGES = "read-write-directmessages", _("Read, write and Direct Messages")
+
+
+class AccessTokenQuerySet(models.QuerySet["AccessToken"]):
+    def stale(self) -> Self:
+        """Tokens issued under another app permission than TWITTER_OAUTH_APP_PERMISSION.
+
+        Twitter's rule: after a permission change, such tokens must be discarded
+        and their users must authorize again.
+        """
+        return self.exclude(app_permission=app_settings.APP_PERMISSION)
+
+    def current(self) -> Self:
+        """Tokens issued under the app's current permission level."""
+        return self.filter(app_permission=app_settings.APP_PERMISSION)
+
+
+class AccessToken(models.Model):
+    """A Twitter account's OAuth 1.0a access token, linked to one Django user."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="twitter_tokens",
+        verbose_name=_("user"),
+    )
+    twitter_user_id = models.CharField(_("Twitter user id"), max_length=32, unique=True)
+    screen_name = models.CharField(_("screen name"), max_length=50)
+    token = EncryptedTextField(_("access token"))
+    secret = EncryptedTextField(_("access token secret"))
+    access_level = models.CharField(
+        _("access level"),
+        max_length=32,
+        choices=AccessLevel.choices,
+        help_text=_("What Twitter granted, from its x-access-level header."),
+    )
+    app_permission = models.CharField(
+        _("issued under app permission"),
+        max_length=32,
+        choices=AccessLevel.choices,
+        help_text=_("TWITTER_OAUTH_APP_PERMISSION when the token was issued."),
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    verified_at = models.DateTimeField(_("last verified"), null=True, blank=True)
+
+    objects = AccessTokenQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("Twitter access token")
+        verbose_name_plural = _("Twitter access tokens")
+        ordering = ["-created_at", "-pk"]
+        permissions = [("revoke_accesstoken", _("Can revoke Twitter access tokens at Twitter"))]
+        indexes = [
+            models.Index(fields=["app_permission"], name="twitter_oauth_at_perm_idx"),
+            models.Index(fields=["access_level"], name="twitter_oauth_at_level_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"@{self.screen_name} ({self.twitter_user_id})"
+
+    @property
+    def is_stale(self) -> bool:
+        """True when issued under another app permission than the current one."""
+        return self.app_permission != app_settings.APP_PERMISSION
+
+    def session(self) -> OAuth1Session:
+        """A requests-oauthlib session signed as this user, for calls on their behalf.
+
+        Callers pass full URLs (``f"{settings.TWITTER_OAUTH_API_URL}/1.1/..."``);
+        TWITTER_OAUTH_TIMEOUT applies to every request.
+        """
+        from django_twitter_oauth.client import TwitterClient
+
+        return TwitterClient().session(self.token, self.secret)
+
+
+class RequestTokenQuerySet(models.QuerySet["RequestToken"]):
+    def expired(self, now: dt.datetime | None = None) -> Self:
+        """Pending authorizations older than TWITTER_OAUTH_REQUEST_TOKEN_TTL."""
+        return self.filter(created_at__lte=_expiry_cutoff(now))
+
+    def unexpired(self, now: dt.datetime | None = None) -> Self:
+        return self.filter(created_at__gt=_expiry_cutoff(now))
+
+
+def _expiry_cutoff(now: dt.datetime | None) -> dt.datetime:
+    return (now or timezone.now()) - dt.timedelta(seconds=app_settings.REQUEST_TOKEN_TTL)
+
+
+class RequestToken(models.Model):
+    """A pending authorization: Twitter's request token until the user comes back.
+
+    Bound to a hash of a random flow key kept in the browser's session (not of the
+    session key, which changes at login), consumed exactly once.
+    """
+
+    token = models.CharField(_("request token"), max_length=255, unique=True)
+    secret = EncryptedTextField(_("request token secret"))
+    flow_key_hash = models.CharField(_("flow key hash"), max_length=64)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="twitter_request_tokens",
+        verbose_name=_("user"),
+    )
+    next_url = models.CharField(_("next URL"), max_length=2048, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
+
+    objects = RequestTokenQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("pending Twitter authorization")
+        verbose_name_plural = _("pending Twitter authorizations")
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return _("Pending authorization from %(created)s") % {
+            "created": self.created_at.isoformat(timespec="seconds")
+        }
+
+    @property
+    def expires_at(self) -> dt.datetime:
+        return self.created_at + dt.timedelta(seconds=app_settings.REQUEST_TOKEN_TTL)
+
+    @property
+    def is_expired(self) -> bool:
+        return timezone.now() >= self.expires_at

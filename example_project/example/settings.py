@@ -1,0 +1,75 @@
+"""Settings of the example site.
+
+Defaults are embedded so that `make demo` runs on a fresh machine: SQLite next to
+this file, DEBUG on, a development-only secret. DATABASE_URL switches the database;
+TWITTER_OAUTH_CONSUMER_KEY / _SECRET in the environment switch to real Twitter.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "example-project-development-only")
+DEBUG = os.environ.get("DJANGO_DEBUG", "1") == "1"
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+
+DATABASES: dict[str, Any] = {
+    "default": dj_database_url.config(default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.messages",
+    "django.contrib.sessions",
+    "django.contrib.staticfiles",
+    "django_twitter_oauth",
+    "example",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "example.urls"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+STATIC_URL = "static/"
+USE_TZ = True
+LOGIN_URL = "admin:login"
+
+FERNET_KEYS = [os.environ.get("FERNET_KEY", "example-project-fernet-key-development-only")]
+
+# Real Twitter when both keys are in the environment; otherwise placeholder keys
+# for the offline sandbox (which arrives with the fake Twitter).
+TWITTER_OAUTH_CONSUMER_KEY = os.environ.get("TWITTER_OAUTH_CONSUMER_KEY", "example-consumer-key")
+TWITTER_OAUTH_CONSUMER_SECRET = os.environ.get(
+    "TWITTER_OAUTH_CONSUMER_SECRET", "example-consumer-secret"
+)
+USES_REAL_TWITTER = "TWITTER_OAUTH_CONSUMER_KEY" in os.environ

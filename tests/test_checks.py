@@ -1,0 +1,196 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.contrib.sessions.middleware import SessionMiddleware
+from django.core.checks import CheckMessage, Error, Warning
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+from django.test import override_settings
+
+from django_twitter_oauth import checks
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def ids(messages: list[CheckMessage]) -> list[str]:
+    return [str(message.id) for message in messages]
+
+
+def test_good_settings_have_no_messages() -> None:
+    assert checks.check_settings() == []
+    assert checks.check_encryption() == []
+    assert checks.check_sessions() == []
+
+
+def test_manage_py_check_passes_on_good_settings() -> None:
+    call_command("check", fail_level="WARNING")
+
+
+def test_manage_py_check_subprocess(tmp_path: Path) -> None:
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONPATH": str(ROOT)}
+    good = subprocess.run(
+        [sys.executable, "-m", "django", "check", "--fail-level", "WARNING"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert good.returncode == 0, good.stderr
+    assert "no issues" in good.stdout
+
+    # A settings module of the site's, with the consumer key left empty.
+    (tmp_path / "bad_settings.py").write_text(
+        "from tests.settings import *  # noqa: F403\nTWITTER_OAUTH_CONSUMER_KEY = ''\n"
+    )
+    env["PYTHONPATH"] = f"{ROOT}{os.pathsep}{tmp_path}"
+    env["DJANGO_SETTINGS_MODULE"] = "bad_settings"
+    bad = subprocess.run(
+        [sys.executable, "-m", "django", "check"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert bad.returncode == 1
+    assert "twitter_oauth.E001" in bad.stderr
+    assert "TWITTER_OAUTH_CONSUMER_KEY is missing or empty" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "check_id"),
+    [
+        ("TWITTER_OAUTH_CONSUMER_KEY", "", "twitter_oauth.E001"),
+        ("TWITTER_OAUTH_CONSUMER_KEY", "   ", "twitter_oauth.E001"),
+        ("TWITTER_OAUTH_CONSUMER_KEY", None, "twitter_oauth.E001"),
+        ("TWITTER_OAUTH_CONSUMER_SECRET", "", "twitter_oauth.E002"),
+        ("TWITTER_OAUTH_CONSUMER_SECRET", 42, "twitter_oauth.E002"),
+        ("TWITTER_OAUTH_ACCESS_TYPE", "read-write", "twitter_oauth.E003"),
+        ("TWITTER_OAUTH_ACCESS_TYPE", "", "twitter_oauth.E003"),
+        ("TWITTER_OAUTH_APP_PERMISSION", "write", "twitter_oauth.E004"),
+        ("TWITTER_OAUTH_APP_PERMISSION", None, "twitter_oauth.E004"),
+        ("TWITTER_OAUTH_CALLBACK_URL", "/twitter/callback/", "twitter_oauth.E005"),
+        ("TWITTER_OAUTH_CALLBACK_URL", "OOB", "twitter_oauth.E005"),
+        ("TWITTER_OAUTH_CALLBACK_URL", "javascript:alert(1)", "twitter_oauth.E005"),
+        ("TWITTER_OAUTH_CALLBACK_URL", "ftp://example.com/cb", "twitter_oauth.E005"),
+        ("TWITTER_OAUTH_CALLBACK_URL", "https:///no-host", "twitter_oauth.E005"),
+        ("TWITTER_OAUTH_CALLBACK_URL", "https://example.com/cb#frag", "twitter_oauth.E005"),
+        ("TWITTER_OAUTH_CALLBACK_URL", ["https://example.com/cb"], "twitter_oauth.E005"),
+        ("TWITTER_OAUTH_API_URL", "api.twitter.com", "twitter_oauth.E006"),
+        ("TWITTER_OAUTH_API_URL", "https://api.twitter.com?x=1", "twitter_oauth.E006"),
+        ("TWITTER_OAUTH_API_URL", None, "twitter_oauth.E006"),
+        ("TWITTER_OAUTH_TIMEOUT", 0, "twitter_oauth.E007"),
+        ("TWITTER_OAUTH_TIMEOUT", -1.5, "twitter_oauth.E007"),
+        ("TWITTER_OAUTH_TIMEOUT", "10", "twitter_oauth.E007"),
+        ("TWITTER_OAUTH_TIMEOUT", True, "twitter_oauth.E007"),
+        ("TWITTER_OAUTH_REQUEST_TOKEN_TTL", 0, "twitter_oauth.E008"),
+        ("TWITTER_OAUTH_RATE_LIMIT_MAX_WAIT", -1, "twitter_oauth.E009"),
+        ("TWITTER_OAUTH_RATE_LIMIT_MAX_WAIT", None, "twitter_oauth.E009"),
+        ("TWITTER_OAUTH_SIGN_IN", "yes", "twitter_oauth.E010"),
+        ("TWITTER_OAUTH_ALLOW_SIGNUP", 1, "twitter_oauth.E010"),
+        ("TWITTER_OAUTH_LOGIN_ON_GET", None, "twitter_oauth.E010"),
+    ],
+)
+def test_bad_setting_fires_its_check(setting: str, value: object, check_id: str) -> None:
+    with override_settings(**{setting: value}):
+        messages = checks.check_settings()
+        assert ids(messages) == [check_id]
+        assert all(isinstance(message, Error) for message in messages)
+        assert setting in messages[0].msg
+        assert messages[0].hint
+        with pytest.raises(SystemCheckError, match=check_id.replace(".", r"\.")):
+            call_command("check")
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("TWITTER_OAUTH_ACCESS_TYPE", "read"),
+        ("TWITTER_OAUTH_ACCESS_TYPE", "write"),
+        ("TWITTER_OAUTH_APP_PERMISSION", "read"),
+        ("TWITTER_OAUTH_APP_PERMISSION", "read-write-directmessages"),
+        ("TWITTER_OAUTH_CALLBACK_URL", "oob"),
+        ("TWITTER_OAUTH_CALLBACK_URL", "https://example.com/twitter/callback/"),
+        ("TWITTER_OAUTH_CALLBACK_URL", "http://127.0.0.1:8000/twitter/callback/"),
+        ("TWITTER_OAUTH_API_URL", "https://api.x.com"),
+        ("TWITTER_OAUTH_API_URL", "http://127.0.0.1:8000/sandbox/"),
+        ("TWITTER_OAUTH_TIMEOUT", 2.5),
+        ("TWITTER_OAUTH_RATE_LIMIT_MAX_WAIT", 0),
+        ("TWITTER_OAUTH_SIGN_IN", False),
+    ],
+)
+def test_good_values_pass(setting: str, value: object) -> None:
+    with override_settings(**{setting: value}):
+        assert checks.check_settings() == []
+
+
+def test_missing_consumer_settings_fire_both_checks(settings: object) -> None:
+    del settings.TWITTER_OAUTH_CONSUMER_KEY  # type: ignore[attr-defined]
+    del settings.TWITTER_OAUTH_CONSUMER_SECRET  # type: ignore[attr-defined]
+    assert ids(checks.check_settings()) == ["twitter_oauth.E001", "twitter_oauth.E002"]
+
+
+def test_callback_with_query_string_warns() -> None:
+    with override_settings(TWITTER_OAUTH_CALLBACK_URL="https://example.com/cb?site=1"):
+        messages = checks.check_settings()
+    assert ids(messages) == ["twitter_oauth.W001"]
+    assert isinstance(messages[0], Warning)
+
+
+def test_fernet_keys_unset_warns(settings: object) -> None:
+    del settings.FERNET_KEYS  # type: ignore[attr-defined]
+    messages = checks.check_encryption()
+    assert ids(messages) == ["twitter_oauth.W002"]
+    assert isinstance(messages[0], Warning)
+    assert "SECRET_KEY" in messages[0].msg
+
+
+@pytest.mark.parametrize(
+    ("keys", "use_hkdf"),
+    [([], True), (["not-a-fernet-key"], False), ("not-a-fernet-key", True)],
+)
+def test_unusable_fernet_keys_error(keys: object, use_hkdf: bool) -> None:
+    with override_settings(FERNET_KEYS=keys, FERNET_USE_HKDF=use_hkdf):
+        messages = checks.check_encryption()
+    assert ids(messages) == ["twitter_oauth.E011"]
+    # Never echo the keys back.
+    assert "not-a-fernet-key" not in messages[0].msg
+
+
+def test_sessions_app_missing() -> None:
+    from django.conf import settings
+
+    apps = [app for app in settings.INSTALLED_APPS if app != "django.contrib.sessions"]
+    with override_settings(INSTALLED_APPS=apps):
+        assert ids(checks.check_sessions()) == ["twitter_oauth.E012"]
+
+
+@pytest.mark.parametrize(
+    "middleware",
+    [
+        [],
+        ["django.middleware.common.CommonMiddleware"],
+        ["no.such.Middleware"],
+        ["django.contrib.sessions.middleware.SessionStore"],
+        ["tests.test_checks.not_a_class"],
+    ],
+)
+def test_session_middleware_missing(middleware: list[str]) -> None:
+    with override_settings(MIDDLEWARE=middleware):
+        assert ids(checks.check_sessions()) == ["twitter_oauth.E013"]
+
+
+def test_session_middleware_subclass_counts() -> None:
+    with override_settings(MIDDLEWARE=["tests.test_checks.CustomSessionMiddleware"]):
+        assert checks.check_sessions() == []
+
+
+class CustomSessionMiddleware(SessionMiddleware):
+    pass
+
+
+not_a_class = object()

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import pytest
+from django.test import override_settings
+
+from django_twitter_oauth.conf import app_settings
+
+DEFAULTS = {
+    "API_URL": "https://api.twitter.com",
+    "CALLBACK_URL": None,
+    "ACCESS_TYPE": None,
+    "APP_PERMISSION": "read-write",
+    "SIGN_IN": True,
+    "ALLOW_SIGNUP": False,
+    "LOGIN_ON_GET": False,
+    "TIMEOUT": 10,
+    "REQUEST_TOKEN_TTL": 900,
+    "RATE_LIMIT_MAX_WAIT": 900,
+}
+
+
+@pytest.mark.parametrize(("name", "default"), DEFAULTS.items())
+def test_defaults(name: str, default: object) -> None:
+    assert getattr(app_settings, name) == default
+
+
+def test_consumer_settings_default_to_empty(settings: object) -> None:
+    del settings.TWITTER_OAUTH_CONSUMER_KEY  # type: ignore[attr-defined]
+    del settings.TWITTER_OAUTH_CONSUMER_SECRET  # type: ignore[attr-defined]
+    assert app_settings.CONSUMER_KEY == ""
+    assert app_settings.CONSUMER_SECRET == ""
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("CONSUMER_KEY", "key"),
+        ("CONSUMER_SECRET", "secret"),
+        ("API_URL", "https://api.x.com"),
+        ("CALLBACK_URL", "oob"),
+        ("ACCESS_TYPE", "read"),
+        ("APP_PERMISSION", "read"),
+        ("SIGN_IN", False),
+        ("ALLOW_SIGNUP", True),
+        ("LOGIN_ON_GET", True),
+        ("REDIRECT_URL", "/profile/"),
+        ("TIMEOUT", 2.5),
+        ("REQUEST_TOKEN_TTL", 60),
+        ("RATE_LIMIT_MAX_WAIT", 0),
+    ],
+)
+def test_settings_are_read_on_every_access(name: str, value: object) -> None:
+    with override_settings(**{f"TWITTER_OAUTH_{name}": value}):
+        assert getattr(app_settings, name) == value
+
+
+def test_redirect_url_follows_login_redirect_url() -> None:
+    with override_settings(LOGIN_REDIRECT_URL="/welcome/"):
+        assert app_settings.REDIRECT_URL == "/welcome/"
+
+
+def test_is_oob() -> None:
+    assert not app_settings.is_oob
+    with override_settings(TWITTER_OAUTH_CALLBACK_URL="oob"):
+        assert app_settings.is_oob
