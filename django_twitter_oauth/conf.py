@@ -22,6 +22,16 @@ ACCESS_TYPES = ("read", "write")
 OOB = "oob"
 
 
+def granted_level(app_permission: str, access_type: str | None) -> str:
+    """The access level Twitter grants: the app's permission, lowered by the
+    ``x_auth_access_type`` asked for (``"read"``, or ``"write"`` for a DM app)."""
+    if access_type == "read":
+        return "read"
+    if access_type == "write" and app_permission == "read-write-directmessages":
+        return "read-write"
+    return app_permission
+
+
 def _get(name: str, default: Any) -> Any:
     return getattr(settings, f"TWITTER_OAUTH_{name}", default)
 

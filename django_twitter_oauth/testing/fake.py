@@ -1,0 +1,269 @@
+"""``FakeTwitter``: the fake provider, answering ``requests`` in-process via ``responses``."""
+
+from __future__ import annotations
+
+import collections
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import cast
+
+import requests
+import responses
+
+from django_twitter_oauth.conf import app_settings
+from django_twitter_oauth.testing.provider import (
+    ALIASES,
+    DEFAULT_SCREEN_NAME,
+    DEFAULT_USER_ID,
+    JSON,
+    ConnectionFault,
+    FakeProvider,
+    Fault,
+    TimeoutFault,
+    twitter_error,
+)
+
+#: Every method ``responses`` can intercept: a wrong one gets Twitter's 404, not a
+#: connection error.
+_METHODS = (
+    responses.GET,
+    responses.POST,
+    responses.PUT,
+    responses.PATCH,
+    responses.DELETE,
+    responses.HEAD,
+    responses.OPTIONS,
+)
+
+
+@dataclass(frozen=True)
+class FakeCall:
+    """One request the fake answered: which endpoint, how, and with what status."""
+
+    endpoint: str
+    method: str
+    url: str
+    status: int | None  # None for an injected connection error or timeout
+
+
+class FakeTwitter:
+    """A signature-verifying fake Twitter for tests; no request leaves the process.
+
+    ::
+
+        with FakeTwitter() as fake:
+            ...  # code under test calls Twitter through requests
+            verifier = fake.approve(oauth_token, user_id="42", screen_name="jack")
+
+    Every ``requests`` call to ``api_url`` (default: TWITTER_OAUTH_API_URL) is
+    answered by :class:`~django_twitter_oauth.testing.provider.FakeProvider`, which
+    verifies the OAuth signature like Twitter does; a wrongly signed request gets
+    Twitter's 401. Calls to any other URL fail with a connection error, so nothing
+    reaches the network. Consumer key, secret and app permission default to the
+    site's settings.
+    """
+
+    def __init__(
+        self,
+        consumer_key: str | None = None,
+        consumer_secret: str | None = None,
+        *,
+        api_url: str | None = None,
+        app_permission: str | None = None,
+        callback_urls: list[str] | None = None,
+        clock: Callable[[], float] = time.time,
+        include_user_in_access_token: bool = True,
+        send_access_level: bool = True,
+    ) -> None:
+        self.provider = FakeProvider(
+            app_settings.CONSUMER_KEY if consumer_key is None else consumer_key,
+            app_settings.CONSUMER_SECRET if consumer_secret is None else consumer_secret,
+            api_url=app_settings.API_URL if api_url is None else api_url,
+            app_permission=(
+                app_settings.APP_PERMISSION if app_permission is None else app_permission
+            ),
+            callback_urls=callback_urls,
+            clock=clock,
+            include_user_in_access_token=include_user_in_access_token,
+            send_access_level=send_access_level,
+        )
+        self.calls: list[FakeCall] = []
+        self._mock = responses.RequestsMock(assert_all_requests_are_fired=False)
+        url = re.compile(re.escape(self.provider.api_url) + r"([/?].*)?$")
+        for method in _METHODS:
+            # content_type=None: the provider's answers carry their own.
+            self._mock.add_callback(method, url, callback=self._answer, content_type=None)
+
+    def __repr__(self) -> str:
+        return f"<FakeTwitter {self.provider.api_url}>"
+
+    # -- plugging in --------------------------------------------------------------------
+
+    def start(self) -> FakeTwitter:
+        self._mock.start()
+        return self
+
+    def stop(self) -> None:
+        self._mock.stop()
+
+    def __enter__(self) -> FakeTwitter:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _answer(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        url = request.url or ""
+        method = request.method or "GET"
+        endpoint = self.provider.endpoint_for(url) or ""
+        # requests accepts bytes header values.
+        raw_headers = cast(Mapping[str, str | bytes], request.headers)
+        headers = {
+            key: value.decode() if isinstance(value, bytes) else value
+            for key, value in raw_headers.items()
+        }
+        try:
+            response = self.provider.handle(method, url, headers, request.body)
+        except ConnectionFault:
+            self.calls.append(FakeCall(endpoint, method, url, None))
+            raise requests.ConnectionError("FakeTwitter: injected connection error") from None
+        except TimeoutFault:
+            self.calls.append(FakeCall(endpoint, method, url, None))
+            raise requests.ReadTimeout("FakeTwitter: injected timeout") from None
+        self.calls.append(FakeCall(endpoint, method, url, response.status))
+        # An answer to HEAD has no body.
+        return response.status, response.headers, "" if method == "HEAD" else response.body
+
+    # -- the user at Twitter ------------------------------------------------------------
+
+    def approve(
+        self,
+        oauth_token: str,
+        *,
+        user_id: str = DEFAULT_USER_ID,
+        screen_name: str = DEFAULT_SCREEN_NAME,
+        access_level: str | None = None,
+    ) -> str:
+        """The user approves the app; returns the verifier (the PIN in the oob flow).
+
+        ``access_level`` defaults to what Twitter would grant: the app permission,
+        lowered by the ``x_auth_access_type`` the request token asked for.
+        """
+        return self.provider.approve(
+            oauth_token, user_id=user_id, screen_name=screen_name, access_level=access_level
+        )
+
+    def redirect_url(self, oauth_token: str, verifier: str) -> str:
+        """The callback URL Twitter redirects to after approval."""
+        return self.provider.redirect_url(oauth_token, verifier)
+
+    def authorize(self, oauth_token: str, **user: str) -> str:
+        """approve() then redirect_url(): the callback URL with token and verifier."""
+        return self.redirect_url(oauth_token, self.approve(oauth_token, **user))
+
+    def deny(self, oauth_token: str) -> str:
+        """The user cancels; returns the callback URL with ``denied=<token>``."""
+        return self.provider.deny(oauth_token)
+
+    def add_access_token(
+        self,
+        token: str,
+        secret: str,
+        *,
+        user_id: str = DEFAULT_USER_ID,
+        screen_name: str = DEFAULT_SCREEN_NAME,
+        access_level: str | None = None,
+    ) -> None:
+        """An access token Twitter knows, as if the user had authorized the app (for
+        tests that start from tokens the site already holds)."""
+        self.provider.add_access_token(
+            token, secret, user_id=user_id, screen_name=screen_name, access_level=access_level
+        )
+
+    def invalidate(self, token: str) -> bool:
+        """Twitter forgets an access token, as when the user revokes the app."""
+        return self.provider.invalidate(token)
+
+    def access_token_valid(self, token: str) -> bool:
+        return self.provider.access_token_valid(token)
+
+    @property
+    def app_permission(self) -> str:
+        """The app's permission level at this fake Twitter (settable)."""
+        return self.provider.app_permission
+
+    @app_permission.setter
+    def app_permission(self, value: str) -> None:
+        self.provider.app_permission = value
+
+    # -- what happened ------------------------------------------------------------------
+
+    @property
+    def counts(self) -> collections.Counter[str]:
+        """Calls per endpoint name (``"oauth/request_token"``, ...)."""
+        return collections.Counter(call.endpoint for call in self.calls)
+
+    def count(self, endpoint: str) -> int:
+        return self.counts[ALIASES.get(endpoint, endpoint)]
+
+    # -- faults -------------------------------------------------------------------------
+
+    def fail(
+        self,
+        endpoint: str,
+        *,
+        status: int = 500,
+        body: str = "",
+        headers: dict[str, str] | None = None,
+        times: int = 1,
+        latency: float = 0.0,
+    ) -> None:
+        """The next ``times`` calls of ``endpoint`` answer ``status`` with ``body``."""
+        fault = Fault("response", status, body, dict(headers or {}), latency)
+        self.provider.add_fault(endpoint, fault, times)
+
+    def fail_connection(self, endpoint: str, *, times: int = 1) -> None:
+        """The next ``times`` calls of ``endpoint`` fail to connect."""
+        self.provider.add_fault(endpoint, Fault("connection_error"), times)
+
+    def fail_timeout(self, endpoint: str, *, times: int = 1) -> None:
+        """The next ``times`` calls of ``endpoint`` time out."""
+        self.provider.add_fault(endpoint, Fault("timeout"), times)
+
+    def delay(self, endpoint: str, seconds: float, *, times: int = 1) -> None:
+        """The next ``times`` calls of ``endpoint`` answer normally after ``seconds``."""
+        self.provider.add_fault(endpoint, Fault("latency", latency=seconds), times)
+
+    def rate_limit(
+        self,
+        endpoint: str,
+        *,
+        times: int = 1,
+        reset_in: float | None = 60,
+        latency: float = 0.0,
+    ) -> None:
+        """The next ``times`` calls answer 429 (code 88), with ``x-rate-limit-*`` headers
+        saying the window resets in ``reset_in`` seconds (no reset header when None)."""
+        headers = {
+            "content-type": JSON,
+            "x-rate-limit-limit": "15",
+            "x-rate-limit-remaining": "0",
+        }
+        if reset_in is not None:
+            headers["x-rate-limit-reset"] = str(int(self.provider.clock() + reset_in))
+        self.fail(
+            endpoint,
+            status=429,
+            body=twitter_error(88, "Rate limit exceeded."),
+            headers=headers,
+            times=times,
+            latency=latency,
+        )
