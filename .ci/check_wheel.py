@@ -15,6 +15,8 @@ from pathlib import Path
 REQUIRED = {
     "migrations": "django_twitter_oauth/migrations/0001_initial.py",
     "templates": "django_twitter_oauth/templates/twitter_oauth/",
+    "sandbox migrations": "django_twitter_oauth/sandbox/migrations/0001_initial.py",
+    "sandbox templates": "django_twitter_oauth/sandbox/templates/twitter_oauth_sandbox/",
     "py.typed": "django_twitter_oauth/py.typed",
 }
 FORBIDDEN = ("tests/", "example_project/", "docs/")

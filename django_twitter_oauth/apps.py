@@ -17,3 +17,4 @@ class TwitterOAuthConfig(AppConfig):
         checks.register(app_checks.check_settings)
         checks.register(app_checks.check_encryption)
         checks.register(app_checks.check_sessions)
+        checks.register(app_checks.check_sandbox)

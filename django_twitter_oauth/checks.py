@@ -68,6 +68,7 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
         ("TIMEOUT", "E007", False),
         ("REQUEST_TOKEN_TTL", "E008", False),
         ("RATE_LIMIT_MAX_WAIT", "E009", True),
+        ("SANDBOX_LATENCY", "E015", True),
     ):
         value = getattr(app_settings, name)
         if not _is_number(value) or value < 0 or (value == 0 and not allow_zero):
@@ -79,7 +80,7 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
                     id=f"twitter_oauth.{check_id}",
                 )
             )
-    for name in ("SIGN_IN", "ALLOW_SIGNUP", "LOGIN_ON_GET"):
+    for name in ("SIGN_IN", "ALLOW_SIGNUP", "LOGIN_ON_GET", "SANDBOX_ALLOWED"):
         value = getattr(app_settings, name)
         if not isinstance(value, bool):
             errors.append(
@@ -89,6 +90,34 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
                     id="twitter_oauth.E010",
                 )
             )
+    return errors
+
+
+def check_sandbox(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    if not django_apps.is_installed("django_twitter_oauth.sandbox"):
+        return []
+    errors: list[CheckMessage] = []
+    if not settings.DEBUG and app_settings.SANDBOX_ALLOWED is not True:
+        errors.append(
+            Error(
+                "django_twitter_oauth.sandbox is installed and DEBUG is off.",
+                hint=(
+                    "The sandbox is a fake Twitter that lets anyone sign in as any fake "
+                    "user: remove it from INSTALLED_APPS in production. On a test server, "
+                    "set TWITTER_OAUTH_SANDBOX_ALLOWED = True."
+                ),
+                id="twitter_oauth.E014",
+            )
+        )
+    alias = app_settings.SANDBOX_CACHE
+    if alias not in settings.CACHES:
+        errors.append(
+            Error(
+                f"TWITTER_OAUTH_SANDBOX_CACHE is {alias!r}, which is not in CACHES.",
+                hint="Name a cache alias from CACHES (the sandbox keeps its tokens there).",
+                id="twitter_oauth.E016",
+            )
+        )
     return errors
 
 

@@ -92,6 +92,21 @@ class Settings:
         return _get("RATE_LIMIT_MAX_WAIT", 900)  # type: ignore[no-any-return]
 
     @property
+    def SANDBOX_ALLOWED(self) -> bool:
+        """Serve django_twitter_oauth.sandbox even with DEBUG off (test servers, CI)."""
+        return _get("SANDBOX_ALLOWED", False)  # type: ignore[no-any-return]
+
+    @property
+    def SANDBOX_CACHE(self) -> str:
+        """The cache alias where the sandbox keeps its tokens and nonces."""
+        return _get("SANDBOX_CACHE", "default")  # type: ignore[no-any-return]
+
+    @property
+    def SANDBOX_LATENCY(self) -> float:
+        """Seconds the sandbox waits before answering each API call (0: none)."""
+        return _get("SANDBOX_LATENCY", 0)  # type: ignore[no-any-return]
+
+    @property
     def is_oob(self) -> bool:
         """True when the site uses the PIN flow (``CALLBACK_URL = "oob"``)."""
         return self.CALLBACK_URL == OOB

@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.sessions",
     "django_twitter_oauth",
+    "django_twitter_oauth.sandbox",
 ]
 
 MIDDLEWARE = [
@@ -61,6 +62,7 @@ TEMPLATES = [
 ]
 
 USE_TZ = True
+STATIC_URL = "static/"
 TIME_ZONE = "UTC"
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -69,3 +71,5 @@ FERNET_KEYS = ["tests-fernet-key-1"]
 
 TWITTER_OAUTH_CONSUMER_KEY = "tests-consumer-key"
 TWITTER_OAUTH_CONSUMER_SECRET = "tests-consumer-secret"  # noqa: S105
+# The sandbox is served by tests/urls.py; DEBUG is off here, as in production.
+TWITTER_OAUTH_SANDBOX_ALLOWED = True

@@ -25,6 +25,7 @@ def test_good_settings_have_no_messages() -> None:
     assert checks.check_settings() == []
     assert checks.check_encryption() == []
     assert checks.check_sessions() == []
+    assert checks.check_sandbox() == []
 
 
 def test_manage_py_check_passes_on_good_settings() -> None:
@@ -93,6 +94,9 @@ def test_manage_py_check_subprocess(tmp_path: Path) -> None:
         ("TWITTER_OAUTH_SIGN_IN", "yes", "twitter_oauth.E010"),
         ("TWITTER_OAUTH_ALLOW_SIGNUP", 1, "twitter_oauth.E010"),
         ("TWITTER_OAUTH_LOGIN_ON_GET", None, "twitter_oauth.E010"),
+        ("TWITTER_OAUTH_SANDBOX_ALLOWED", "yes", "twitter_oauth.E010"),
+        ("TWITTER_OAUTH_SANDBOX_LATENCY", -0.1, "twitter_oauth.E015"),
+        ("TWITTER_OAUTH_SANDBOX_LATENCY", "1", "twitter_oauth.E015"),
     ],
 )
 def test_bad_setting_fires_its_check(setting: str, value: object, check_id: str) -> None:
@@ -194,3 +198,30 @@ class CustomSessionMiddleware(SessionMiddleware):
 
 
 not_a_class = object()
+
+
+@override_settings(DEBUG=False, TWITTER_OAUTH_SANDBOX_ALLOWED=False)
+def test_sandbox_refused_without_debug() -> None:
+    messages = checks.check_sandbox()
+    assert ids(messages) == ["twitter_oauth.E014"]
+    assert "TWITTER_OAUTH_SANDBOX_ALLOWED" in str(messages[0].hint)
+    with pytest.raises(SystemCheckError, match=r"twitter_oauth\.E014"):
+        call_command("check")
+
+
+@override_settings(DEBUG=True, TWITTER_OAUTH_SANDBOX_ALLOWED=False)
+def test_sandbox_allowed_with_debug() -> None:
+    assert checks.check_sandbox() == []
+
+
+def test_sandbox_cache_must_exist() -> None:
+    with override_settings(TWITTER_OAUTH_SANDBOX_CACHE="nope"):
+        assert ids(checks.check_sandbox()) == ["twitter_oauth.E016"]
+
+
+def test_sandbox_checks_only_when_installed() -> None:
+    from django.conf import settings
+
+    apps = [app for app in settings.INSTALLED_APPS if app != "django_twitter_oauth.sandbox"]
+    with override_settings(INSTALLED_APPS=apps, DEBUG=False, TWITTER_OAUTH_SANDBOX_ALLOWED=False):
+        assert checks.check_sandbox() == []

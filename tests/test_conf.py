@@ -16,6 +16,8 @@ DEFAULTS = {
     "TIMEOUT": 10,
     "REQUEST_TOKEN_TTL": 900,
     "RATE_LIMIT_MAX_WAIT": 900,
+    "SANDBOX_CACHE": "default",
+    "SANDBOX_LATENCY": 0,
 }
 
 
@@ -47,6 +49,9 @@ def test_consumer_settings_default_to_empty(settings: object) -> None:
         ("TIMEOUT", 2.5),
         ("REQUEST_TOKEN_TTL", 60),
         ("RATE_LIMIT_MAX_WAIT", 0),
+        ("SANDBOX_ALLOWED", False),
+        ("SANDBOX_CACHE", "sandbox"),
+        ("SANDBOX_LATENCY", 0.05),
     ],
 )
 def test_settings_are_read_on_every_access(name: str, value: object) -> None:
@@ -63,3 +68,8 @@ def test_is_oob() -> None:
     assert not app_settings.is_oob
     with override_settings(TWITTER_OAUTH_CALLBACK_URL="oob"):
         assert app_settings.is_oob
+
+
+def test_sandbox_allowed_defaults_to_false(settings: object) -> None:
+    del settings.TWITTER_OAUTH_SANDBOX_ALLOWED  # type: ignore[attr-defined]
+    assert app_settings.SANDBOX_ALLOWED is False

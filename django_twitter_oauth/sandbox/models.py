@@ -1,0 +1,29 @@
+"""The sandbox's fake Twitter users, kept in the database so they outlive the server."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+def new_user_id() -> str:
+    """A Twitter-like numeric id (10 digits, not starting with 0)."""
+    return str(10**9 + secrets.randbelow(9 * 10**9))
+
+
+class SandboxUser(models.Model):
+    user_id = models.CharField(
+        _("Twitter user id"), max_length=32, unique=True, default=new_user_id
+    )
+    screen_name = models.CharField(_("screen name"), max_length=50, unique=True)
+    name = models.CharField(_("name"), max_length=100, blank=True)
+
+    class Meta:
+        verbose_name = _("sandbox Twitter user")
+        verbose_name_plural = _("sandbox Twitter users")
+        ordering = ["screen_name"]
+
+    def __str__(self) -> str:
+        return f"@{self.screen_name}"

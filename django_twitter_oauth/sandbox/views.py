@@ -1,0 +1,193 @@
+"""The sandbox: Twitter's API endpoints and its authorize page, served by the fake.
+
+The API views hand each request to
+:class:`~django_twitter_oauth.testing.provider.FakeProvider`, which verifies the
+OAuth signature as Twitter does; its state (request tokens, verifiers, access
+tokens, nonces) lives in the TWITTER_OAUTH_SANDBOX_CACHE cache, so it survives
+between requests and threads. The pages play the part of the user at Twitter.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from django_twitter_oauth.conf import OOB, app_settings, granted_level
+from django_twitter_oauth.sandbox.models import SandboxUser
+from django_twitter_oauth.testing.provider import (
+    ConnectionFault,
+    FakeProvider,
+    FakeResponse,
+    TimeoutFault,
+    twitter_error,
+)
+from django_twitter_oauth.testing.store import CacheStore
+
+View = Callable[..., HttpResponse]
+
+#: Twitter's rule for screen names.
+SCREEN_NAME = re.compile(r"[A-Za-z0-9_]{1,15}")
+
+
+def sandbox_enabled(view: View) -> View:
+    """404 unless DEBUG is on or TWITTER_OAUTH_SANDBOX_ALLOWED, even if checks are silenced."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not (settings.DEBUG or app_settings.SANDBOX_ALLOWED is True):
+            raise Http404
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def provider_for(request: HttpRequest) -> FakeProvider:
+    """The fake Twitter for the site's own consumer key, at this sandbox's URL."""
+    return FakeProvider(
+        app_settings.CONSUMER_KEY,
+        app_settings.CONSUMER_SECRET,
+        api_url=request.build_absolute_uri(reverse("twitter_oauth_sandbox:index")),
+        app_permission=app_settings.APP_PERMISSION,
+        store=CacheStore(app_settings.SANDBOX_CACHE),
+    )
+
+
+@sandbox_enabled
+@require_GET
+def index(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "twitter_oauth_sandbox/index.html",
+        {"users": SandboxUser.objects.all(), "api_url": provider_for(request).api_url},
+    )
+
+
+@csrf_exempt  # Twitter's API is signed with OAuth, not CSRF tokens.
+@sandbox_enabled
+def api(request: HttpRequest, endpoint: str) -> HttpResponse:
+    latency = app_settings.SANDBOX_LATENCY
+    if latency:
+        time.sleep(latency)
+    provider = provider_for(request)
+    try:
+        answer = provider.handle(
+            request.method or "GET",
+            request.build_absolute_uri(),
+            dict(request.headers),
+            request.body,
+        )
+    except (ConnectionFault, TimeoutFault):
+        # Over HTTP a network fault cannot be played faithfully; answer "over capacity".
+        answer = FakeResponse(
+            503, twitter_error(130, "Over capacity."), {"content-type": "application/json"}
+        )
+    headers = dict(answer.headers)
+    response = HttpResponse(
+        answer.body, status=answer.status, content_type=headers.pop("content-type", None)
+    )
+    for name, value in headers.items():
+        response[name] = value
+    return response
+
+
+def _invalid_token_page(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "twitter_oauth_sandbox/message.html",
+        {
+            "title": _("This page is no longer valid"),
+            "message": _(
+                "The request token for this page is invalid. It may have already been "
+                "used, or expired because it is too old. Please go back to the site or "
+                "application that sent you here and try again."
+            ),
+        },
+        status=400,
+    )
+
+
+@sandbox_enabled
+@require_GET
+def authorize(request: HttpRequest) -> HttpResponse:
+    """``oauth/authorize`` and ``oauth/authenticate``: the user is asked to approve."""
+    token = request.GET.get("oauth_token", "")
+    provider = provider_for(request)
+    record = provider.pending(token) if token else None
+    if record is None:
+        return _invalid_token_page(request)
+    return render(
+        request,
+        "twitter_oauth_sandbox/authorize.html",
+        {
+            "oauth_token": token,
+            "users": SandboxUser.objects.all(),
+            "screen_name": request.GET.get("screen_name", ""),
+            "force_login": request.GET.get("force_login") in ("true", "1"),
+            "access_level": granted_level(provider.app_permission, record["access_type"]),
+            "pin_flow": record["callback"] == OOB,
+            "consumer_key": record["consumer_key"],
+        },
+    )
+
+
+@sandbox_enabled
+@require_POST
+def decide(request: HttpRequest) -> HttpResponse:
+    """The user's answer on the authorize page: approve as a fake user, or cancel."""
+    token = request.POST.get("oauth_token", "")
+    provider = provider_for(request)
+    record = provider.pending(token) if token else None
+    if record is None:
+        return _invalid_token_page(request)
+    pin_flow = record["callback"] == OOB
+    if "cancel" in request.POST:
+        if not pin_flow:
+            return HttpResponseRedirect(provider.deny(token))
+        provider.store.pop("request_token", token)
+        return render(
+            request,
+            "twitter_oauth_sandbox/message.html",
+            {
+                "title": _("You did not authorize the app"),
+                "message": _("Return to the app; it has no access to your account."),
+            },
+        )
+    user = _chosen_user(request)
+    if user is None:
+        context = {
+            "oauth_token": token,
+            "users": SandboxUser.objects.all(),
+            "error": _("Choose a fake user, or type a screen name to create one."),
+            "pin_flow": pin_flow,
+            "access_level": granted_level(provider.app_permission, record["access_type"]),
+            "consumer_key": record["consumer_key"],
+        }
+        return render(request, "twitter_oauth_sandbox/authorize.html", context, status=400)
+    verifier = provider.approve(token, user_id=user.user_id, screen_name=user.screen_name)
+    if pin_flow:
+        return render(request, "twitter_oauth_sandbox/pin.html", {"pin": verifier, "user": user})
+    return HttpResponseRedirect(provider.redirect_url(token, verifier))
+
+
+def _chosen_user(request: HttpRequest) -> SandboxUser | None:
+    screen_name = request.POST.get("screen_name", "").strip().lstrip("@")
+    if screen_name:
+        if not SCREEN_NAME.fullmatch(screen_name):
+            return None
+        user, _created = SandboxUser.objects.get_or_create(
+            screen_name=screen_name, defaults={"name": screen_name}
+        )
+        return user
+    user_id = request.POST.get("user", "")
+    return SandboxUser.objects.filter(user_id=user_id).first() if user_id else None

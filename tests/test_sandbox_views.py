@@ -1,0 +1,314 @@
+from __future__ import annotations
+
+import re
+import urllib.parse
+from collections.abc import Mapping
+
+import pytest
+import requests
+from django.core.cache import cache
+from django.test import Client, override_settings
+
+from django_twitter_oauth.client import TwitterClient
+from django_twitter_oauth.exceptions import TokenInvalid, TwitterRejected
+from django_twitter_oauth.sandbox.models import SandboxUser
+
+pytestmark = pytest.mark.django_db
+
+SANDBOX = "http://testserver/sandbox"
+CALLBACK = "http://testserver/twitter/callback/"
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache() -> None:
+    cache.clear()
+
+
+def text(value: object) -> str:
+    """requests-oauthlib sets the Authorization header as bytes."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class DjangoClientAdapter(requests.adapters.BaseAdapter):
+    """Sends TwitterClient's HTTP calls to the sandbox through Django's test client."""
+
+    def __init__(self, client: Client) -> None:
+        super().__init__()
+        self.client = client
+
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: float | tuple[float, float] | tuple[float, None] | None = None,
+        verify: bool | str = True,
+        cert: bytes | str | tuple[bytes | str, bytes | str] | None = None,
+        proxies: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        url = urllib.parse.urlsplit(request.url or "")
+        headers = {
+            name: text(value)
+            for name, value in request.headers.items()
+            if name.lower() not in ("content-type", "content-length")
+        }
+        answer = self.client.generic(
+            request.method or "GET",
+            f"{url.path}?{url.query}" if url.query else url.path,
+            data=request.body or b"",
+            content_type=request.headers.get("Content-Type", ""),
+            headers=headers,
+        )
+        response = requests.Response()
+        response.status_code = answer.status_code
+        response._content = answer.content
+        response.headers.update(dict(answer.headers))
+        response.request = request
+        response.url = request.url or ""
+        return response
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def sandbox_client(client: Client, monkeypatch: pytest.MonkeyPatch) -> TwitterClient:
+    """A TwitterClient whose requests reach the sandbox views in-process."""
+    original = requests.Session.__init__
+
+    def session_init(self: requests.Session) -> None:
+        original(self)
+        self.mount("http://testserver/", DjangoClientAdapter(client))
+
+    monkeypatch.setattr(requests.Session, "__init__", session_init)
+    return TwitterClient(api_url=SANDBOX)
+
+
+def csrf_token(html: str) -> str:
+    match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html)
+    assert match is not None
+    return match.group(1)
+
+
+def test_web_flow_through_the_pages(sandbox_client: TwitterClient) -> None:
+    browser = Client()
+    request_token = sandbox_client.fetch_request_token(CALLBACK, access_type="read")
+    page = browser.get(
+        f"/sandbox/oauth/authenticate?oauth_token={request_token.token}"
+        "&force_login=true&screen_name=jack"
+    )
+    html = page.content.decode()
+    assert "Authorize app" in html and "Cancel" in html
+    assert 'value="jack"' in html and "autofocus" in html
+    assert "<strong>read</strong>" in html
+    answer = browser.post(
+        "/sandbox/oauth/decide",
+        {"oauth_token": request_token.token, "authorize": "1", "screen_name": "@jack"},
+    )
+    assert answer.status_code == 302
+    location = urllib.parse.urlsplit(answer["Location"])
+    params = dict(urllib.parse.parse_qsl(location.query))
+    assert f"{location.scheme}://{location.netloc}{location.path}" == CALLBACK
+    assert params["oauth_token"] == request_token.token
+    access = sandbox_client.fetch_access_token(
+        request_token.token, request_token.secret, params["oauth_verifier"]
+    )
+    jack = SandboxUser.objects.get(screen_name="jack")
+    assert (access.user_id, access.screen_name, access.access_level) == (
+        jack.user_id,
+        "jack",
+        "read",
+    )
+    assert sandbox_client.verify_credentials(access.token, access.secret).screen_name == "jack"
+    sandbox_client.invalidate_token(access.token, access.secret)
+    with pytest.raises(TokenInvalid):
+        sandbox_client.verify_credentials(access.token, access.secret)
+
+
+def test_existing_user_and_pin_flow(sandbox_client: TwitterClient) -> None:
+    user = SandboxUser.objects.create(screen_name="alice")
+    request_token = sandbox_client.fetch_request_token("oob")
+    browser = Client()
+    page = browser.get(f"/sandbox/oauth/authorize?oauth_token={request_token.token}")
+    html = page.content.decode()
+    assert "@alice" in html and "you will get a PIN" in html
+    answer = browser.post(
+        "/sandbox/oauth/decide",
+        {"oauth_token": request_token.token, "authorize": "1", "user": user.user_id},
+    )
+    assert answer.status_code == 200
+    pin = re.search(r'id="pin">(\d{7})<', answer.content.decode())
+    assert pin is not None
+    access = sandbox_client.fetch_access_token(
+        request_token.token, request_token.secret, pin.group(1)
+    )
+    assert (access.user_id, access.screen_name) == (user.user_id, "alice")
+
+
+def test_cancel_redirects_with_denied(sandbox_client: TwitterClient) -> None:
+    request_token = sandbox_client.fetch_request_token(CALLBACK + "?site=1")
+    answer = Client().post(
+        "/sandbox/oauth/decide", {"oauth_token": request_token.token, "cancel": "1"}
+    )
+    assert answer.status_code == 302
+    assert answer["Location"] == f"{CALLBACK}?site=1&denied={request_token.token}"
+    # The request token is void: its page is gone and it cannot be exchanged.
+    assert (
+        Client().get(f"/sandbox/oauth/authorize?oauth_token={request_token.token}").status_code
+        == 400
+    )
+    with pytest.raises(TwitterRejected):
+        sandbox_client.fetch_access_token(request_token.token, request_token.secret, "x")
+
+
+def test_cancel_pin_flow_shows_a_page(sandbox_client: TwitterClient) -> None:
+    request_token = sandbox_client.fetch_request_token("oob")
+    answer = Client().post(
+        "/sandbox/oauth/decide", {"oauth_token": request_token.token, "cancel": "1"}
+    )
+    assert answer.status_code == 200
+    assert "You did not authorize the app" in answer.content.decode()
+    assert (
+        Client()
+        .post("/sandbox/oauth/decide", {"oauth_token": request_token.token, "authorize": "1"})
+        .status_code
+        == 400
+    )
+
+
+@pytest.mark.parametrize("screen_name", ["", "has space", "much_too_long_name", "ünïcode"])
+def test_approve_needs_a_valid_user(sandbox_client: TwitterClient, screen_name: str) -> None:
+    request_token = sandbox_client.fetch_request_token(CALLBACK)
+    answer = Client().post(
+        "/sandbox/oauth/decide",
+        {"oauth_token": request_token.token, "authorize": "1", "screen_name": screen_name},
+    )
+    assert answer.status_code == 400
+    assert "Choose a fake user" in answer.content.decode()
+    assert not SandboxUser.objects.exists()
+
+
+def test_unknown_user_id_is_refused(sandbox_client: TwitterClient) -> None:
+    request_token = sandbox_client.fetch_request_token(CALLBACK)
+    answer = Client().post(
+        "/sandbox/oauth/decide",
+        {"oauth_token": request_token.token, "authorize": "1", "user": "404"},
+    )
+    assert answer.status_code == 400
+
+
+@pytest.mark.parametrize("query", ["", "?oauth_token=", "?oauth_token=unknown"])
+def test_authorize_page_without_a_pending_token(client: Client, query: str) -> None:
+    answer = client.get(f"/sandbox/oauth/authorize{query}")
+    assert answer.status_code == 400
+    assert "The request token for this page is invalid" in answer.content.decode()
+
+
+def test_decide_needs_post_and_a_token(client: Client) -> None:
+    assert client.get("/sandbox/oauth/decide").status_code == 405
+    assert client.post("/sandbox/oauth/decide", {"authorize": "1"}).status_code == 400
+
+
+def test_decide_is_csrf_protected() -> None:
+    browser = Client(enforce_csrf_checks=True)
+    assert browser.post("/sandbox/oauth/decide", {"oauth_token": "x"}).status_code == 403
+
+
+def test_index_lists_fake_users(client: Client) -> None:
+    assert "None yet" in client.get("/sandbox/").content.decode()
+    SandboxUser.objects.create(screen_name="alice")
+    html = client.get("/sandbox/").content.decode()
+    assert "@alice" in html
+    assert "http://testserver/sandbox" in html
+
+
+def test_api_answers_like_twitter(client: Client) -> None:
+    missing = client.get("/sandbox/1.1/statuses/home_timeline.json")
+    assert missing.status_code == 404
+    assert missing.json() == {
+        "errors": [{"code": 34, "message": "Sorry, that page does not exist."}]
+    }
+    unsigned = client.post("/sandbox/oauth/request_token")
+    assert unsigned.status_code == 400
+    assert unsigned.json()["errors"][0]["code"] == 215
+
+
+@override_settings(DEBUG=False, TWITTER_OAUTH_SANDBOX_ALLOWED=False)
+@pytest.mark.parametrize(
+    "url", ["/sandbox/", "/sandbox/oauth/authorize", "/sandbox/oauth/request_token"]
+)
+def test_sandbox_refuses_to_serve_in_production(client: Client, url: str) -> None:
+    assert client.get(url).status_code == 404
+
+
+@override_settings(DEBUG=True, TWITTER_OAUTH_SANDBOX_ALLOWED=False)
+def test_sandbox_serves_with_debug(client: Client) -> None:
+    assert client.get("/sandbox/").status_code == 200
+
+
+@override_settings(TWITTER_OAUTH_SANDBOX_LATENCY=0.05)
+def test_latency_setting_delays_api_answers(client: Client) -> None:
+    import time
+
+    started = time.monotonic()
+    client.post("/sandbox/oauth/request_token")
+    assert time.monotonic() - started >= 0.05
+
+
+def test_network_faults_answer_over_capacity(
+    sandbox_client: TwitterClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django_twitter_oauth.exceptions import TwitterUnavailable
+    from django_twitter_oauth.sandbox import views
+    from django_twitter_oauth.testing.provider import Fault
+
+    original = views.provider_for
+
+    def with_fault(request: object) -> object:
+        provider = original(request)  # type: ignore[arg-type]
+        provider.add_fault("oauth/request_token", Fault("connection_error"))
+        return provider
+
+    monkeypatch.setattr(views, "provider_for", with_fault)
+    with pytest.raises(TwitterUnavailable) as excinfo:
+        sandbox_client.fetch_request_token(CALLBACK)
+    assert excinfo.value.status_code == 503
+    assert excinfo.value.code == 130
+
+
+@pytest.mark.django_db(transaction=True)
+def test_whole_flow_over_real_http(live_server: object) -> None:
+    """The sandbox served by a real HTTP server: request token, authorize page,
+    approve, callback parameters, access token, verify, invalidate."""
+    base = f"{live_server.url}/sandbox"  # type: ignore[attr-defined]
+    twitter = TwitterClient(api_url=base)
+    request_token = twitter.fetch_request_token(f"{live_server.url}/callback/")  # type: ignore[attr-defined]
+    with requests.Session() as browser:
+        page = browser.get(
+            twitter.authorization_url(request_token.token, screen_name="carol"), timeout=10
+        )
+        assert page.status_code == 200
+        answer = browser.post(
+            f"{base}/oauth/decide",
+            data={
+                "csrfmiddlewaretoken": csrf_token(page.text),
+                "oauth_token": request_token.token,
+                "authorize": "1",
+                "screen_name": "carol",
+            },
+            headers={"Referer": page.url},
+            allow_redirects=False,
+            timeout=10,
+        )
+    assert answer.status_code == 302
+    params = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(answer.headers["Location"]).query))
+    assert params["oauth_token"] == request_token.token
+    access = twitter.fetch_access_token(
+        request_token.token, request_token.secret, params["oauth_verifier"]
+    )
+    assert access.screen_name == "carol"
+    assert access.access_level == "read-write"
+    credentials = twitter.verify_credentials(access.token, access.secret)
+    assert credentials.user_id == access.user_id
+    twitter.invalidate_token(access.token, access.secret)
+    with pytest.raises(TokenInvalid):
+        twitter.invalidate_token(access.token, access.secret)
