@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
+
+import requests
+
+from django_twitter_oauth.client import TwitterClient
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "example_project"
 
@@ -39,3 +44,56 @@ def test_example_project_checks_migrates_and_sets_up_twice(tmp_path: Path) -> No
     assert first.returncode == second.returncode == 0, first.stderr + second.stderr
     assert "demo / demo (created)" in first.stdout
     assert "demo / demo (already there)" in second.stdout
+    assert "Fake Twitter users in the sandbox: @alice, @bob, @carol" in second.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_demo_serves_the_site_and_its_sandbox(tmp_path: Path) -> None:
+    """What `make demo` runs: migrate, demo_setup, then runserver; the site answers and
+    its sandbox issues a request token to a correctly signed request."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("TWITTER_OAUTH_", "DJANGO_"))
+    }
+    env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'demo.sqlite3'}", SANDBOX_URL=f"{base}/sandbox")
+    assert manage("migrate", "--noinput", env=env).returncode == 0
+    assert manage("demo_setup", env=env).returncode == 0
+    server = subprocess.Popen(  # noqa: S603
+        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
+        cwd=EXAMPLE,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        started = ""
+        while "Quit the server" not in started:  # printed once it listens
+            started = server.stdout.readline()
+            assert started, "runserver exited before serving"
+        home = requests.get(f"{base}/", timeout=5)
+        assert home.status_code == 200
+        assert "Offline mode" in home.text
+        sandbox = requests.get(f"{base}/sandbox/", timeout=5)
+        assert "@alice" in sandbox.text and "@carol" in sandbox.text
+        twitter = TwitterClient(
+            consumer_key="example-consumer-key",
+            consumer_secret="example-consumer-secret",
+            api_url=f"{base}/sandbox",
+        )
+        request_token = twitter.fetch_request_token(f"{base}/callback/")
+        page = requests.get(twitter.authorization_url(request_token.token), timeout=5)
+        assert page.status_code == 200 and "Authorize app" in page.text
+    finally:
+        server.terminate()
+        server.communicate(timeout=10)  # reaps it and closes the pipe

@@ -66,10 +66,16 @@ LOGIN_URL = "admin:login"
 
 FERNET_KEYS = [os.environ.get("FERNET_KEY", "example-project-fernet-key-development-only")]
 
-# Real Twitter when both keys are in the environment; otherwise placeholder keys
-# for the offline sandbox (which arrives with the fake Twitter).
-TWITTER_OAUTH_CONSUMER_KEY = os.environ.get("TWITTER_OAUTH_CONSUMER_KEY", "example-consumer-key")
-TWITTER_OAUTH_CONSUMER_SECRET = os.environ.get(
-    "TWITTER_OAUTH_CONSUMER_SECRET", "example-consumer-secret"
+# Real Twitter when both keys are in the environment; otherwise the offline sandbox
+# (a fake Twitter served by this site at /sandbox/) with placeholder keys.
+USES_REAL_TWITTER = bool(
+    os.environ.get("TWITTER_OAUTH_CONSUMER_KEY") and os.environ.get("TWITTER_OAUTH_CONSUMER_SECRET")
 )
-USES_REAL_TWITTER = "TWITTER_OAUTH_CONSUMER_KEY" in os.environ
+if USES_REAL_TWITTER:
+    TWITTER_OAUTH_CONSUMER_KEY = os.environ["TWITTER_OAUTH_CONSUMER_KEY"]
+    TWITTER_OAUTH_CONSUMER_SECRET = os.environ["TWITTER_OAUTH_CONSUMER_SECRET"]
+else:
+    INSTALLED_APPS.append("django_twitter_oauth.sandbox")
+    TWITTER_OAUTH_CONSUMER_KEY = "example-consumer-key"
+    TWITTER_OAUTH_CONSUMER_SECRET = "example-consumer-secret"  # noqa: S105
+    TWITTER_OAUTH_API_URL = os.environ.get("SANDBOX_URL", "http://127.0.0.1:8000/sandbox")

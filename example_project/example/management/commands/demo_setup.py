@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
 USERNAME = "demo"
 PASSWORD = "demo"  # noqa: S105  (a local demo on 127.0.0.1, printed on purpose)
+FAKE_TWITTER_USERS = ("alice", "bob", "carol")
 
 
 class Command(BaseCommand):
@@ -21,6 +23,17 @@ class Command(BaseCommand):
         if created:
             user.set_password(PASSWORD)
             user.save()
+        if apps.is_installed("django_twitter_oauth.sandbox"):
+            from django_twitter_oauth.sandbox.models import SandboxUser
+
+            for screen_name in FAKE_TWITTER_USERS:
+                SandboxUser.objects.get_or_create(
+                    screen_name=screen_name, defaults={"name": screen_name.title()}
+                )
+            self.stdout.write(
+                "Fake Twitter users in the sandbox: "
+                + ", ".join(f"@{name}" for name in FAKE_TWITTER_USERS)
+            )
         self.stdout.write(
             f"Demo staff user: {USERNAME} / {PASSWORD} "
             f"({'created' if created else 'already there'}). "
