@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import requests
@@ -64,7 +65,11 @@ def test_demo_serves_the_site_and_its_sandbox(tmp_path: Path) -> None:
         for key, value in os.environ.items()
         if not key.startswith(("TWITTER_OAUTH_", "DJANGO_"))
     }
-    env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'demo.sqlite3'}", SANDBOX_URL=f"{base}/sandbox")
+    env.update(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'demo.sqlite3'}",
+        SANDBOX_URL=f"{base}/sandbox",
+        PYTHONUNBUFFERED="1",  # runserver's banner must reach the pipe at once
+    )
     assert manage("migrate", "--noinput", env=env).returncode == 0
     assert manage("demo_setup", env=env).returncode == 0
     server = subprocess.Popen(  # noqa: S603
@@ -75,6 +80,9 @@ def test_demo_serves_the_site_and_its_sandbox(tmp_path: Path) -> None:
         stderr=subprocess.DEVNULL,
         text=True,
     )
+    # Should the banner never come, kill the server so readline() returns and the test fails.
+    watchdog = threading.Timer(60, server.kill)
+    watchdog.start()
     try:
         assert server.stdout is not None
         started = ""
@@ -95,5 +103,6 @@ def test_demo_serves_the_site_and_its_sandbox(tmp_path: Path) -> None:
         page = requests.get(twitter.authorization_url(request_token.token), timeout=5)
         assert page.status_code == 200 and "Authorize app" in page.text
     finally:
+        watchdog.cancel()
         server.terminate()
         server.communicate(timeout=10)  # reaps it and closes the pipe
