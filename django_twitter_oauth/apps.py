@@ -18,3 +18,4 @@ class TwitterOAuthConfig(AppConfig):
         checks.register(app_checks.check_encryption)
         checks.register(app_checks.check_sessions)
         checks.register(app_checks.check_sandbox)
+        checks.register(app_checks.check_backend)

@@ -93,6 +93,37 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
     return errors
 
 
+TWITTER_BACKEND = "django_twitter_oauth.backends.TwitterBackend"
+
+
+def check_backend(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    if app_settings.SIGN_IN is not True:
+        return []
+    backends = getattr(settings, "AUTHENTICATION_BACKENDS", [])
+    if any(_is_twitter_backend(path) for path in backends):
+        return []
+    return [
+        Error(
+            f"TWITTER_OAUTH_SIGN_IN is on but {TWITTER_BACKEND} is not in AUTHENTICATION_BACKENDS.",
+            hint=(
+                f'Add "{TWITTER_BACKEND}" to AUTHENTICATION_BACKENDS (after ModelBackend), '
+                "or set TWITTER_OAUTH_SIGN_IN = False to only connect accounts."
+            ),
+            id="twitter_oauth.E017",
+        )
+    ]
+
+
+def _is_twitter_backend(path: str) -> bool:
+    from django_twitter_oauth.backends import TwitterBackend
+
+    try:
+        cls = import_string(path)
+    except ImportError:
+        return False
+    return isinstance(cls, type) and issubclass(cls, TwitterBackend)
+
+
 def check_sandbox(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
     if not django_apps.is_installed("django_twitter_oauth.sandbox"):
         return []

@@ -93,3 +93,67 @@ class CallbackNotApproved(TwitterRejected):
 
 class MalformedResponse(TwitterError):
     """Twitter's answer lacked something the protocol requires, or could not be parsed."""
+
+
+class AuthorizationError(TwitterOAuthError):
+    """The authorization cannot be completed; ``status_code`` is the page's HTTP status.
+
+    The message is safe to show to the visitor.
+    """
+
+    status_code = 400
+    default_message = "The authorization could not be completed."
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message or self.default_message)
+
+
+class InvalidCallback(AuthorizationError):
+    """Missing or malformed parameters (``oauth_token``, ``oauth_verifier``, PIN)."""
+
+    default_message = "The link back from Twitter is missing parameters or is malformed."
+
+
+class UnknownRequestToken(AuthorizationError):
+    """No pending authorization has this request token, or it was already used."""
+
+    default_message = "This authorization is unknown or was already completed. Please start again."
+
+
+class ForeignRequestToken(AuthorizationError):
+    """The request token was issued to another browser (or another signed-in user)."""
+
+    status_code = 403
+    default_message = (
+        "This authorization was started in another browser or by another account. "
+        "Please start again here."
+    )
+
+
+class ExpiredRequestToken(AuthorizationError):
+    """The pending authorization is older than TWITTER_OAUTH_REQUEST_TOKEN_TTL."""
+
+    status_code = 410
+    default_message = "This authorization took too long and has expired. Please start again."
+
+
+class AccountConflict(AuthorizationError):
+    """Connect mode: the Twitter account is already linked to another user."""
+
+    status_code = 409
+    default_message = "This Twitter account is already connected to another account on this site."
+
+
+class SignInRefused(AuthorizationError):
+    """Sign-in mode: no user is linked to the Twitter account and sign-up is off,
+    sign-in with Twitter is disabled, or the linked user may not sign in."""
+
+    status_code = 403
+    default_message = "No account on this site is connected to this Twitter account."
+
+
+class UnknownAccount(AuthorizationError):
+    """Disconnect: the signed-in user has no token for that Twitter account."""
+
+    status_code = 404
+    default_message = "This Twitter account is not connected to your account."

@@ -1,12 +1,13 @@
 """Settings for the test suite: a mini-project around the app.
 
-SQLite in memory by default; set DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test)
+SQLite by default; set DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test)
 to run the same suite on PostgreSQL.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from typing import Any
 
 import dj_database_url
@@ -20,7 +21,22 @@ DATABASES: dict[str, Any] = {
     "default": (
         dj_database_url.parse(_database_url)
         if _database_url
-        else {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}
+        else {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": ":memory:",
+            # The test database is a file rather than SQLite's shared in-memory database,
+            # where a second writer fails at once with "table is locked": threads in
+            # transactional tests (two callbacks racing) then wait for each other as on a
+            # real site. One file per run, removed at the end.
+            "TEST": {
+                "NAME": os.path.join(
+                    tempfile.gettempdir(), f"django-twitter-oauth-tests-{os.getpid()}.sqlite3"
+                )
+            },
+            # BEGIN IMMEDIATE: a transaction takes the write lock first, so it waits
+            # for another writer instead of failing to upgrade its read lock.
+            "OPTIONS": {"transaction_mode": "IMMEDIATE"},
+        }
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -45,6 +61,12 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "tests.urls"
+
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "django_twitter_oauth.backends.TwitterBackend",
+]
+LOGIN_REDIRECT_URL = "/profile/"
 
 TEMPLATES = [
     {

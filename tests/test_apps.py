@@ -15,6 +15,13 @@ def test_app_config() -> None:
 
 def test_checks_are_registered() -> None:
     registered = {getattr(check, "__name__", "") for check in checks.registry.registry.get_checks()}
-    assert {"check_settings", "check_encryption", "check_sessions"} <= registered
-    for name in ("check_settings", "check_encryption", "check_sessions"):
+    names = {
+        "check_settings",
+        "check_encryption",
+        "check_sessions",
+        "check_sandbox",
+        "check_backend",
+    }
+    assert names <= registered
+    for name in names:
         assert getattr(app_checks, name).__name__ == name

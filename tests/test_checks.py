@@ -13,6 +13,7 @@ from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
 from django_twitter_oauth import checks
+from django_twitter_oauth.backends import TwitterBackend
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -225,3 +226,33 @@ def test_sandbox_checks_only_when_installed() -> None:
     apps = [app for app in settings.INSTALLED_APPS if app != "django_twitter_oauth.sandbox"]
     with override_settings(INSTALLED_APPS=apps, DEBUG=False, TWITTER_OAUTH_SANDBOX_ALLOWED=False):
         assert checks.check_sandbox() == []
+
+
+def test_sign_in_needs_the_twitter_backend() -> None:
+    with override_settings(AUTHENTICATION_BACKENDS=["django.contrib.auth.backends.ModelBackend"]):
+        messages = checks.check_backend()
+        assert ids(messages) == ["twitter_oauth.E017"]
+        assert "AUTHENTICATION_BACKENDS" in messages[0].msg
+        with override_settings(TWITTER_OAUTH_SIGN_IN=False):
+            assert checks.check_backend() == []
+
+
+@pytest.mark.parametrize(
+    "backends",
+    [
+        ["django_twitter_oauth.backends.TwitterBackend"],
+        ["tests.test_checks.CustomTwitterBackend"],
+    ],
+)
+def test_twitter_backend_or_subclass_satisfies_the_check(backends: list[str]) -> None:
+    with override_settings(AUTHENTICATION_BACKENDS=backends):
+        assert checks.check_backend() == []
+
+
+def test_unimportable_backend_does_not_count() -> None:
+    with override_settings(AUTHENTICATION_BACKENDS=["no.such.Backend"]):
+        assert ids(checks.check_backend()) == ["twitter_oauth.E017"]
+
+
+class CustomTwitterBackend(TwitterBackend):
+    pass

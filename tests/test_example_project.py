@@ -92,6 +92,7 @@ def test_demo_serves_the_site_and_its_sandbox(tmp_path: Path) -> None:
         home = requests.get(f"{base}/", timeout=5)
         assert home.status_code == 200
         assert "Offline mode" in home.text
+        assert "Sign in with Twitter" in home.text
         sandbox = requests.get(f"{base}/sandbox/", timeout=5)
         assert "@alice" in sandbox.text and "@carol" in sandbox.text
         twitter = TwitterClient(

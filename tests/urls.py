@@ -6,4 +6,5 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("sandbox/", include("django_twitter_oauth.sandbox.urls")),
+    path("twitter/", include("django_twitter_oauth.urls")),
 ]

@@ -46,6 +46,16 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "example.urls"
+
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "django_twitter_oauth.backends.TwitterBackend",
+]
+LOGIN_URL = "admin:login"
+LOGIN_REDIRECT_URL = "profile"
+LOGOUT_REDIRECT_URL = "home"
+# Visitors who sign in with an unlinked Twitter account get a user of their own.
+TWITTER_OAUTH_ALLOW_SIGNUP = True
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
@@ -62,7 +72,6 @@ TEMPLATES = [
 ]
 STATIC_URL = "static/"
 USE_TZ = True
-LOGIN_URL = "admin:login"
 
 FERNET_KEYS = [os.environ.get("FERNET_KEY", "example-project-fernet-key-development-only")]
 

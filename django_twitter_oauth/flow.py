@@ -1,0 +1,425 @@
+"""Begin and complete the authorization (the 3-legged flow), independent of HTTP views.
+
+The views and the ``twitter_oauth_connect`` command both use this module. It talks
+to Twitter only through :mod:`django_twitter_oauth.client` and writes only through
+the models; signals go out after the transaction commits.
+
+Binding a pending authorization to the browser that started it: the session holds a
+random *flow key*; each :class:`~django_twitter_oauth.models.RequestToken` stores a
+hash of it. The session key itself is not used because it changes at login, and one
+flow key serves every flow in flight, so two tabs (or a login in another tab) do not
+break each other.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import secrets
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.auth import authenticate, get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.sessions.backends.base import SessionBase
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from django_twitter_oauth import signals
+from django_twitter_oauth.client import TwitterClient
+from django_twitter_oauth.conf import app_settings, granted_level
+from django_twitter_oauth.exceptions import (
+    AccountConflict,
+    ExpiredRequestToken,
+    ForeignRequestToken,
+    InvalidCallback,
+    SignInRefused,
+    TokenInvalid,
+    TwitterError,
+    UnknownAccount,
+    UnknownRequestToken,
+)
+from django_twitter_oauth.models import AccessToken, RequestToken
+
+logger = logging.getLogger(__name__)
+
+FLOW_KEY_SESSION = "_twitter_oauth_flow_key"
+#: Longest oauth_token / oauth_verifier accepted from the browser.
+MAX_PARAMETER = 255
+#: Longest ``next`` URL kept (RequestToken.next_url's max_length).
+MAX_NEXT_URL = 2048
+
+SIGN_IN_OFF = "Sign in to this site first, then connect your Twitter account."
+
+
+@dataclass(frozen=True)
+class Begun:
+    """A started authorization: where to send the browser."""
+
+    authorization_url: str
+    oauth_token: str
+    oob: bool
+
+    @property
+    def authorization_params(self) -> dict[str, str]:
+        """The query of ``authorization_url`` (``oauth_token``, ``force_login``, ...)."""
+        return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(self.authorization_url).query))
+
+
+@dataclass(frozen=True)
+class Completed:
+    """A finished authorization. ``user`` is the Django user the token belongs to;
+    ``sign_in`` is True when the browser was anonymous (log ``user`` in), and
+    ``signed_up`` when ``user`` was created for this Twitter account."""
+
+    token: AccessToken = field(repr=False)
+    user: Any
+    created: bool
+    next_url: str
+    sign_in: bool
+    signed_up: bool = False
+
+
+def safe_next(request: HttpRequest, candidate: str | None) -> str:
+    """``candidate`` when it is a safe redirect target on this site, else ``""``.
+
+    Too long or with control characters (which no database column takes, e.g. NUL on
+    PostgreSQL), it is not kept either.
+    """
+    if (
+        candidate
+        and len(candidate) <= MAX_NEXT_URL
+        and candidate.isprintable()
+        and url_has_allowed_host_and_scheme(
+            candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        )
+    ):
+        return candidate
+    return ""
+
+
+def _well_formed(value: str) -> bool:
+    """An oauth_token, verifier, PIN or Twitter user id as Twitter issues them: short,
+    printable ASCII (anything else, a NUL byte say, never reaches the database)."""
+    return bool(value) and len(value) <= MAX_PARAMETER and value.isascii() and value.isprintable()
+
+
+def _flow_key_hash(session: SessionBase, *, create: bool) -> str:
+    key = session.get(FLOW_KEY_SESSION)
+    if not isinstance(key, str):
+        if not create:
+            return ""
+        key = secrets.token_urlsafe(32)
+        session[FLOW_KEY_SESSION] = key
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _user(request: HttpRequest) -> Any:
+    user = getattr(request, "user", None)
+    return user if user is not None and user.is_authenticated else None
+
+
+def callback_url(request: HttpRequest) -> str:
+    """TWITTER_OAUTH_CALLBACK_URL, or the absolute URL of the callback view."""
+    return app_settings.CALLBACK_URL or request.build_absolute_uri(
+        reverse("twitter_oauth:callback")
+    )
+
+
+def begin(
+    request: HttpRequest,
+    *,
+    next_url: str = "",
+    force_login: bool = False,
+    screen_name: str = "",
+    authorize: bool = False,
+) -> Begun:
+    """Step 1: get a request token, remember it for this browser, return Twitter's URL.
+
+    Signed-in users connect an account; anonymous ones sign in (when
+    TWITTER_OAUTH_SIGN_IN). ``next_url`` must already be safe (:func:`safe_next`).
+    With TWITTER_OAUTH_CALLBACK_URL ``"oob"`` (PIN flow) Twitter's ``oauth/authorize``
+    is used, as Twitter requires for PIN apps; otherwise ``oauth/authenticate`` unless
+    ``authorize``.
+    """
+    user = _user(request)
+    if user is None and not app_settings.SIGN_IN:
+        raise SignInRefused(SIGN_IN_OFF)
+    twitter = TwitterClient()
+    result = twitter.fetch_request_token(callback_url(request), app_settings.ACCESS_TYPE)
+    RequestToken.objects.create(
+        token=result.token,
+        secret=result.secret,
+        flow_key_hash=_flow_key_hash(request.session, create=True),
+        user=user,
+        next_url=next_url,
+    )
+    oob = app_settings.is_oob
+    url = twitter.authorization_url(
+        result.token,
+        authenticate=not (authorize or oob),
+        force_login=force_login,
+        screen_name=screen_name or None,
+    )
+    return Begun(authorization_url=url, oauth_token=result.token, oob=oob)
+
+
+def find_pending(request: HttpRequest, oauth_token: str) -> RequestToken:
+    """This browser's pending authorization for ``oauth_token`` (not consumed).
+
+    Raises InvalidCallback (malformed), UnknownRequestToken (none, or used),
+    ForeignRequestToken (another browser's, or started by another signed-in user).
+    """
+    if not _well_formed(oauth_token):
+        raise InvalidCallback()
+    found = RequestToken.objects.filter(token=oauth_token).first()
+    if found is None:
+        raise UnknownRequestToken()
+    flow_key_hash = _flow_key_hash(request.session, create=False)
+    if not flow_key_hash or not secrets.compare_digest(flow_key_hash, found.flow_key_hash):
+        raise ForeignRequestToken()
+    user = _user(request)
+    if found.user_id is not None and (user is None or user.pk != found.user_id):
+        raise ForeignRequestToken()
+    return found
+
+
+def pin_authorization_url(oauth_token: str, *, force_login: bool, screen_name: str) -> str:
+    """Twitter's ``oauth/authorize`` URL for a PIN flow (PIN apps must use authorize)."""
+    return TwitterClient().authorization_url(
+        oauth_token, authenticate=False, force_login=force_login, screen_name=screen_name or None
+    )
+
+
+def _claim(request: HttpRequest, oauth_token: str) -> RequestToken:
+    """The pending authorization for ``oauth_token``, removed so it is used only once."""
+    pending = find_pending(request, oauth_token)
+    # The DELETE is the claim: of two concurrent callbacks only one deletes the row.
+    deleted, _ = RequestToken.objects.filter(pk=pending.pk).delete()
+    if not deleted:
+        raise UnknownRequestToken()
+    if pending.is_expired:
+        raise ExpiredRequestToken()
+    return pending
+
+
+def complete(request: HttpRequest, oauth_token: str, verifier: str) -> Completed:
+    """Steps 3-4: exchange the verifier (or PIN) and store the access token.
+
+    The pending authorization is consumed exactly once; once it can no longer
+    succeed it is gone. Raises an
+    :class:`~django_twitter_oauth.exceptions.AuthorizationError` (with the page's
+    status code) or a :class:`~django_twitter_oauth.exceptions.TwitterError`.
+    """
+    if not _well_formed(verifier):
+        raise InvalidCallback()
+    pending = _claim(request, oauth_token)
+    if pending.user_id is None and not app_settings.SIGN_IN:
+        # Begun while sign-in was on; it has been switched off since.
+        raise SignInRefused(SIGN_IN_OFF)
+    twitter = TwitterClient()
+    result = twitter.fetch_access_token(pending.token, pending.secret, verifier)
+    twitter_user_id, screen_name, access_level = (
+        result.user_id,
+        result.screen_name,
+        result.access_level,
+    )
+    if not (twitter_user_id and screen_name and access_level):
+        credentials = twitter.verify_credentials(result.token, result.secret)
+        twitter_user_id, screen_name = credentials.user_id, credentials.screen_name
+        access_level = access_level or credentials.access_level
+    # Twitter sends x-access-level on every OAuth answer; should it not, assume what it
+    # grants for this app's permission and the requested access type.
+    access_level = access_level or granted_level(
+        app_settings.APP_PERMISSION, app_settings.ACCESS_TYPE
+    )
+    connect_user = _user(request) if pending.user_id is not None else None
+    store = functools.partial(
+        _store,
+        request,
+        connect_user=connect_user,
+        twitter_user_id=twitter_user_id,
+        screen_name=screen_name,
+        token=result.token,
+        secret=result.secret,
+        access_level=access_level,
+        next_url=pending.next_url,
+    )
+    try:
+        completed = store()
+    except IntegrityError:
+        # Another callback created the row for this Twitter account (or the username
+        # picked for a sign-up) meanwhile: the second attempt sees it.
+        completed = store()
+    transaction.on_commit(
+        lambda: signals.authorization_completed.send(
+            sender=AccessToken,
+            request=request,
+            user=completed.user,
+            token=completed.token,
+            created=completed.created,
+        )
+    )
+    return completed
+
+
+@transaction.atomic
+def _store(
+    request: HttpRequest,
+    *,
+    connect_user: Any,
+    twitter_user_id: str,
+    screen_name: str,
+    token: str,
+    secret: str,
+    access_level: str,
+    next_url: str,
+) -> Completed:
+    existing = (
+        AccessToken.objects.select_for_update(of=("self",))
+        .select_related("user")
+        .filter(twitter_user_id=twitter_user_id)
+        .first()
+    )
+    signed_up = False
+    if connect_user is not None:
+        if existing is not None and existing.user_id != connect_user.pk:
+            raise AccountConflict()
+        owner = connect_user
+    elif existing is not None:
+        owner = existing.user
+        if not owner.is_active:
+            raise SignInRefused("The account connected to this Twitter account is disabled.")
+    elif app_settings.ALLOW_SIGNUP:
+        owner = _sign_up(screen_name)
+        signed_up = True
+    else:
+        raise SignInRefused()
+    values = {
+        "screen_name": screen_name,
+        "token": token,
+        "secret": secret,
+        "access_level": access_level,
+        "app_permission": app_settings.APP_PERMISSION,
+    }
+    if existing is None:
+        access_token = AccessToken.objects.create(
+            user=owner, twitter_user_id=twitter_user_id, **values
+        )
+    else:
+        access_token = existing
+        for name, value in values.items():
+            setattr(access_token, name, value)
+        access_token.save(update_fields=[*values, "updated_at"])
+    if connect_user is None:
+        # Through the authentication backends, inside the transaction: when none
+        # accepts the user, nothing is left behind (no token, no new user).
+        owner = authenticate(request, twitter_token=access_token)
+        if owner is None:
+            logger.warning(
+                "Sign-in with Twitter refused by the authentication backends; is %s in "
+                "AUTHENTICATION_BACKENDS?",
+                "django_twitter_oauth.backends.TwitterBackend",
+            )
+            raise SignInRefused("Signing in with Twitter is not available for this account.")
+    return Completed(
+        token=access_token,
+        user=owner,
+        created=existing is None,
+        next_url=next_url,
+        sign_in=connect_user is None,
+        signed_up=signed_up,
+    )
+
+
+def _sign_up(screen_name: str) -> AbstractBaseUser:
+    """A new user for a Twitter account: a unique username from the screen name and an
+    unusable password (they sign in with Twitter)."""
+    user_model = get_user_model()
+    field_name = user_model.USERNAME_FIELD
+    max_length = getattr(user_model._meta.get_field(field_name), "max_length", None) or 150
+    base = screen_name[:max_length]
+    taken = set(
+        user_model._default_manager.filter(**{f"{field_name}__istartswith": base}).values_list(
+            field_name, flat=True
+        )
+    )
+    taken = {name.lower() for name in taken}
+    candidate, suffix = base, 1
+    while candidate.lower() in taken:
+        suffix += 1
+        candidate = f"{base[: max_length - len(str(suffix)) - 1]}-{suffix}"
+    user = user_model(**{field_name: candidate})
+    user.set_unusable_password()
+    user.save()
+    return user
+
+
+def deny(request: HttpRequest, oauth_token: str) -> str:
+    """The user cancelled at Twitter (``denied=<token>``): forget that pending
+    authorization, without calling Twitter. Returns its safe ``next`` URL (or ``""``).
+
+    Only this browser's own pending authorization is removed.
+    """
+    flow_key_hash = _flow_key_hash(request.session, create=False)
+    pending = (
+        RequestToken.objects.filter(token=oauth_token, flow_key_hash=flow_key_hash).first()
+        if flow_key_hash and _well_formed(oauth_token)
+        else None
+    )
+    if pending is None:
+        return ""
+    RequestToken.objects.filter(pk=pending.pk).delete()
+    transaction.on_commit(
+        lambda: signals.authorization_denied.send(sender=RequestToken, request=request)
+    )
+    return pending.next_url
+
+
+@dataclass(frozen=True)
+class Disconnected:
+    token: AccessToken = field(repr=False)
+    told_twitter: bool
+
+
+def disconnect(request: HttpRequest, twitter_user_id: str) -> Disconnected:
+    """The signed-in user disconnects one of their Twitter accounts: revoke the token at
+    Twitter, then delete it. A token Twitter already considers invalid is deleted too;
+    if Twitter cannot be told, the token is still deleted here (the site can no longer
+    act for the user) and ``told_twitter`` is False.
+    """
+    user = _user(request)
+    token = (
+        AccessToken.objects.filter(user=user, twitter_user_id=twitter_user_id).first()
+        if user is not None and _well_formed(twitter_user_id)
+        else None
+    )
+    if token is None:
+        raise UnknownAccount()
+    try:
+        TwitterClient().invalidate_token(token.token, token.secret)
+    except TokenInvalid:
+        told_twitter = True  # already revoked at Twitter: the goal is reached
+    except TwitterError as exc:
+        logger.warning("Could not revoke %s at Twitter: %s", token, exc)
+        told_twitter = False
+    else:
+        told_twitter = True
+    reason = "disconnected by the user"
+    with transaction.atomic():
+        AccessToken.objects.filter(pk=token.pk).delete()
+        signal = signals.token_revoked if told_twitter else signals.token_discarded
+        transaction.on_commit(
+            lambda: signal.send(
+                sender=AccessToken,
+                token=token,
+                user=user,
+                revoked_by=user,
+                reason=reason if told_twitter else f"{reason}; Twitter could not be told",
+            )
+        )
+    return Disconnected(token=token, told_twitter=told_twitter)

@@ -1,0 +1,33 @@
+"""The app's signals. Each is sent after the transaction that caused it commits.
+
+``token`` is always the :class:`~django_twitter_oauth.models.AccessToken` (after a
+deletion, the instance as it was).
+"""
+
+from __future__ import annotations
+
+from django.dispatch import Signal
+
+#: A user authorized the app: ``request``, ``user``, ``token``, ``created`` (False
+#: when an existing token for the same Twitter account was updated).
+#: Sender: ``AccessToken``.
+authorization_completed = Signal()
+
+#: The user cancelled at Twitter (``denied=`` callback): ``request``.
+#: Sender: ``RequestToken``.
+authorization_denied = Signal()
+
+#: The authorization could not be completed: ``request``, ``error`` (the
+#: exception; its message holds no secret). Sender: ``RequestToken``.
+authorization_failed = Signal()
+
+#: A token was revoked at Twitter (or Twitter already considered it invalid) and
+#: deleted: ``token``, ``user``, ``revoked_by`` (who asked: the user themselves on
+#: disconnect, a staff user in the admin, None for commands and tasks), ``reason``.
+#: Sender: ``AccessToken``.
+token_revoked = Signal()
+
+#: A token was deleted without Twitter being told (a permission change, or Twitter
+#: unreachable on disconnect): ``token``, ``user``, ``revoked_by``, ``reason``.
+#: Sender: ``AccessToken``.
+token_discarded = Signal()

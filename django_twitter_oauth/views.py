@@ -1,0 +1,240 @@
+"""Thin views over :mod:`django_twitter_oauth.flow`: parse the request, call the flow,
+render the result. Every failure is a page with the status DESIGN.md lists, never a
+500, and never shows a secret.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_not_required, login_required
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render, resolve_url
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from django_twitter_oauth import flow, signals
+from django_twitter_oauth.conf import app_settings
+from django_twitter_oauth.exceptions import (
+    AuthorizationError,
+    CallbackNotApproved,
+    InvalidCallback,
+    TwitterOAuthError,
+    TwitterRateLimited,
+    TwitterRejected,
+)
+from django_twitter_oauth.models import RequestToken
+
+logger = logging.getLogger(__name__)
+
+View = Callable[..., HttpResponse]
+
+TRUE_VALUES = ("1", "true", "yes", "on")
+
+# Reachable by anonymous visitors even under Django's LoginRequiredMiddleware.
+_public = login_not_required
+
+
+def _next_or_default(request: HttpRequest, next_url: str) -> str:
+    return next_url or resolve_url(app_settings.REDIRECT_URL)
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in TRUE_VALUES
+
+
+#: Twitter's codes for a refusal of the site's own configuration: bad consumer key or
+#: secret (32), the server's clock (135), a suspended app (416), a PIN-only app (417).
+CONFIGURATION_CODES = (32, 135, 416, 417)
+
+
+def _error_page(
+    request: HttpRequest,
+    exc: TwitterOAuthError,
+    *,
+    next_url: str = "",
+    authorization: bool = True,
+) -> HttpResponse:
+    """The page for a failed authorization (or disconnect), with the status DESIGN.md
+    lists; ``authorization_failed`` is sent when it ends an ``authorization``."""
+    status, title, staff_hint, retry_after = 502, _("Twitter could not be reached"), "", 0
+    message = _(
+        "Twitter could not be reached or gave an answer this site does not understand. "
+        "Please try again in a moment."
+    )
+    if isinstance(exc, AuthorizationError):
+        status, title, message = exc.status_code, _("Twitter authorization failed"), str(exc)
+    elif isinstance(exc, TwitterRateLimited):
+        status, title = 503, _("Twitter is busy")
+        message = _("Twitter asked this site to slow down.")
+        seconds = exc.seconds_until_reset()
+        retry_after = max(1, math.ceil(seconds)) if seconds is not None else 60
+    elif isinstance(exc, TwitterRejected) and (
+        isinstance(exc, CallbackNotApproved)
+        or exc.endpoint == "oauth/request_token"
+        or exc.code in CONFIGURATION_CODES
+    ):
+        # The site's own configuration: tell staff what to fix, never a secret.
+        title = _("Sign-in with Twitter is misconfigured")
+        message = _("This site's Twitter app settings need attention. Please try again later.")
+        staff_hint = str(exc)
+    elif isinstance(exc, TwitterRejected) and exc.status_code in (400, 401, 403):
+        status, title = 400, _("Twitter did not accept this authorization")
+        message = _(
+            "The PIN or the link from Twitter was not accepted (it may have been used "
+            "already). Please start again."
+        )
+    logger.info("Twitter authorization failed (%s): %s", status, exc)
+    if authorization:
+        transaction.on_commit(
+            lambda: signals.authorization_failed.send(
+                sender=RequestToken, request=request, error=exc
+            )
+        )
+    response = render(
+        request,
+        "twitter_oauth/error.html",
+        {
+            "status": status,
+            "title": title,
+            "message": message,
+            "staff_hint": staff_hint,
+            "retry_after": retry_after,
+            "retry_minutes": math.ceil(retry_after / 60),
+            "next_url": _next_or_default(request, next_url),
+        },
+        status=status,
+    )
+    if retry_after:
+        response["Retry-After"] = str(retry_after)
+    return response
+
+
+@_public
+@never_cache
+@require_http_methods(["GET", "POST"])
+def begin(request: HttpRequest) -> HttpResponse:
+    """Start the flow on POST (CSRF-protected); GET shows a confirmation page unless
+    TWITTER_OAUTH_LOGIN_ON_GET. Parameters: ``next``, ``force_login``, ``screen_name``,
+    ``authorize``."""
+    data = request.POST if request.method == "POST" else request.GET
+    next_url = flow.safe_next(request, data.get("next"))
+    if request.method == "GET" and not app_settings.LOGIN_ON_GET:
+        params = {
+            name: data[name]
+            for name in ("force_login", "screen_name", "authorize")
+            if data.get(name)
+        }
+        if next_url:
+            params["next"] = next_url
+        return render(request, "twitter_oauth/begin.html", {"params": params})
+    screen_name = data.get("screen_name", "")
+    if len(screen_name) > 50:
+        return _error_page(request, InvalidCallback(_("The screen name is too long.")))
+    try:
+        begun = flow.begin(
+            request,
+            next_url=next_url,
+            force_login=_flag(data.get("force_login")),
+            screen_name=screen_name,
+            authorize=_flag(data.get("authorize")),
+        )
+    except TwitterOAuthError as exc:
+        return _error_page(request, exc, next_url=next_url)
+    if begun.oob:
+        # The PIN page links to Twitter's authorize URL, with force_login/screen_name.
+        query = urlencode(
+            {
+                "oauth_token": begun.oauth_token,
+                **{k: v for k, v in begun.authorization_params.items() if k != "oauth_token"},
+            }
+        )
+        return HttpResponseRedirect(f"{reverse('twitter_oauth:pin')}?{query}")
+    return HttpResponseRedirect(begun.authorization_url)
+
+
+def _finish(request: HttpRequest, oauth_token: str, verifier: str) -> HttpResponse:
+    try:
+        completed = flow.complete(request, oauth_token, verifier)
+    except TwitterOAuthError as exc:
+        return _error_page(request, exc)
+    if completed.sign_in:
+        # The flow authenticated the user through the backends; rotates the session key.
+        login(request, completed.user)
+    return HttpResponseRedirect(_next_or_default(request, completed.next_url))
+
+
+@_public
+@never_cache
+@require_GET
+def callback(request: HttpRequest) -> HttpResponse:
+    """Where Twitter sends the browser back: complete the flow, or handle ``denied``."""
+    if "denied" in request.GET:
+        next_url = flow.deny(request, request.GET.get("denied", ""))
+        query = f"?{urlencode({'next': next_url})}" if next_url else ""
+        return HttpResponseRedirect(f"{reverse('twitter_oauth:denied')}{query}")
+    return _finish(
+        request, request.GET.get("oauth_token", ""), request.GET.get("oauth_verifier", "")
+    )
+
+
+@_public
+@never_cache
+@require_GET
+def denied(request: HttpRequest) -> HttpResponse:
+    """The "you cancelled" page, linking back to the safe ``next``."""
+    next_url = _next_or_default(request, flow.safe_next(request, request.GET.get("next")))
+    return render(request, "twitter_oauth/denied.html", {"next_url": next_url})
+
+
+@_public
+@never_cache
+@require_http_methods(["GET", "POST"])
+def pin(request: HttpRequest) -> HttpResponse:
+    """The PIN (``oob``) flow: a link to Twitter and a form for the PIN it shows."""
+    if request.method == "POST":
+        return _finish(
+            request,
+            request.POST.get("oauth_token", ""),
+            "".join(request.POST.get("pin", "").split()),
+        )
+    try:
+        pending = flow.find_pending(request, request.GET.get("oauth_token", ""))
+    except TwitterOAuthError as exc:
+        return _error_page(request, exc)
+    authorization_url = flow.pin_authorization_url(
+        pending.token,
+        force_login=_flag(request.GET.get("force_login")),
+        screen_name=request.GET.get("screen_name", "")[:50],
+    )
+    return render(
+        request,
+        "twitter_oauth/pin.html",
+        {"oauth_token": pending.token, "authorization_url": authorization_url},
+    )
+
+
+@never_cache
+@require_POST
+@login_required
+def disconnect(request: HttpRequest) -> HttpResponse:
+    """Revoke the signed-in user's token for ``twitter_user_id`` at Twitter, delete it."""
+    next_url = flow.safe_next(request, request.POST.get("next"))
+    try:
+        result = flow.disconnect(request, request.POST.get("twitter_user_id", ""))
+    except TwitterOAuthError as exc:
+        return _error_page(request, exc, next_url=next_url, authorization=False)
+    context: dict[str, Any] = {
+        "screen_name": result.token.screen_name,
+        "told_twitter": result.told_twitter,
+        "next_url": _next_or_default(request, next_url),
+    }
+    return render(request, "twitter_oauth/disconnected.html", context)

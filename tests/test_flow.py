@@ -1,0 +1,527 @@
+"""The flow without HTTP views: begin, find_pending, complete, deny, disconnect, safe_next."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.contrib.sessions.backends.db import SessionStore
+from django.db import IntegrityError
+from django.test import override_settings
+from django.utils import timezone
+
+from django_twitter_oauth import flow
+from django_twitter_oauth.exceptions import (
+    AccountConflict,
+    ExpiredRequestToken,
+    ForeignRequestToken,
+    InvalidCallback,
+    SignInRefused,
+    TwitterUnavailable,
+    UnknownAccount,
+    UnknownRequestToken,
+)
+from django_twitter_oauth.models import AccessToken, RequestToken
+from django_twitter_oauth.testing import FakeTwitter
+from tests.utils import make_request, make_token, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+def at_twitter(fake: FakeTwitter, oauth_token: str) -> dict[str, Any]:
+    """The fake's record of a pending request token."""
+    record = fake.provider.pending(oauth_token)
+    assert record is not None
+    return record
+
+
+# -- safe_next ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("candidate", "expected"),
+    [
+        ("/after/?tab=2", "/after/?tab=2"),
+        ("http://testserver/after/", "http://testserver/after/"),
+        ("https://evil.example/", ""),
+        ("//evil.example", ""),
+        ("///evil.example", ""),
+        ("javascript:alert(1)", ""),
+        ("/a\x00b", ""),
+        ("/" + "a" * flow.MAX_NEXT_URL, ""),
+        ("", ""),
+        (None, ""),
+    ],
+)
+def test_safe_next(candidate: str | None, expected: str) -> None:
+    assert flow.safe_next(make_request(), candidate) == expected
+
+
+def test_safe_next_keeps_the_longest_allowed() -> None:
+    longest = "/" + "a" * (flow.MAX_NEXT_URL - 1)
+    assert flow.safe_next(make_request(), longest) == longest
+
+
+def test_safe_next_requires_https_on_a_secure_request() -> None:
+    request = make_request(secure=True)
+    assert flow.safe_next(request, "http://testserver/after/") == ""
+    assert flow.safe_next(request, "https://testserver/after/") == "https://testserver/after/"
+
+
+# -- begin ----------------------------------------------------------------------------------
+
+
+def test_begin_stores_a_pending_authorization(fake_twitter: FakeTwitter) -> None:
+    alice = make_user()
+    request = make_request(alice)
+    begun = flow.begin(request, next_url="/after/")
+    pending = RequestToken.objects.get()
+    assert pending.token == begun.oauth_token
+    assert pending.secret == at_twitter(fake_twitter, begun.oauth_token)["secret"]
+    assert (pending.user, pending.next_url) == (alice, "/after/")
+    # Bound to a hash of the random flow key in the session, not to the session key.
+    flow_key = request.session[flow.FLOW_KEY_SESSION]
+    assert pending.flow_key_hash == hashlib.sha256(flow_key.encode()).hexdigest()
+    assert flow_key not in pending.flow_key_hash
+    assert begun.authorization_url == (
+        f"https://api.twitter.com/oauth/authenticate?oauth_token={begun.oauth_token}"
+    )
+    assert begun.authorization_params == {"oauth_token": begun.oauth_token}
+    assert not begun.oob
+    # The callback sent to Twitter is the absolute URL of the callback view.
+    assert at_twitter(fake_twitter, begun.oauth_token)["callback"] == (
+        "http://testserver/twitter/callback/"
+    )
+
+
+def test_several_flows_share_the_flow_key(fake_twitter: FakeTwitter) -> None:
+    request = make_request()
+    flow.begin(request)
+    key = request.session[flow.FLOW_KEY_SESSION]
+    flow.begin(request)
+    assert request.session[flow.FLOW_KEY_SESSION] == key
+    hashes = set(RequestToken.objects.values_list("flow_key_hash", flat=True))
+    assert len(hashes) == 1
+    assert RequestToken.objects.count() == 2
+
+
+@pytest.mark.parametrize(
+    ("options", "path", "params"),
+    [
+        ({}, "oauth/authenticate", {}),
+        ({"authorize": True}, "oauth/authorize", {}),
+        ({"force_login": True}, "oauth/authenticate", {"force_login": "true"}),
+        ({"screen_name": "jack"}, "oauth/authenticate", {"screen_name": "jack"}),
+    ],
+)
+def test_begin_authorization_url(
+    fake_twitter: FakeTwitter, options: dict[str, Any], path: str, params: dict[str, str]
+) -> None:
+    begun = flow.begin(make_request(), **options)
+    assert begun.authorization_url.startswith(f"https://api.twitter.com/{path}?")
+    assert begun.authorization_params == {"oauth_token": begun.oauth_token, **params}
+
+
+@override_settings(TWITTER_OAUTH_CALLBACK_URL="oob")
+def test_begin_pin_flow_always_uses_authorize(fake_twitter: FakeTwitter) -> None:
+    begun = flow.begin(make_request(), force_login=True, screen_name="jack")
+    assert begun.oob
+    assert begun.authorization_url.startswith("https://api.twitter.com/oauth/authorize?")
+    assert begun.authorization_params == {
+        "oauth_token": begun.oauth_token,
+        "force_login": "true",
+        "screen_name": "jack",
+    }
+    assert at_twitter(fake_twitter, begun.oauth_token)["callback"] == "oob"
+
+
+@override_settings(TWITTER_OAUTH_CALLBACK_URL="https://example.com/back/")
+def test_begin_uses_the_configured_callback(fake_twitter: FakeTwitter) -> None:
+    begun = flow.begin(make_request())
+    assert at_twitter(fake_twitter, begun.oauth_token)["callback"] == ("https://example.com/back/")
+
+
+@override_settings(TWITTER_OAUTH_ACCESS_TYPE="read")
+def test_begin_sends_the_access_type(fake_twitter: FakeTwitter) -> None:
+    begun = flow.begin(make_request())
+    assert "x_auth_access_type=read" in fake_twitter.calls[0].url
+    assert at_twitter(fake_twitter, begun.oauth_token)["access_type"] == "read"
+
+
+@override_settings(TWITTER_OAUTH_SIGN_IN=False)
+def test_begin_refuses_anonymous_users_when_sign_in_is_off(fake_twitter: FakeTwitter) -> None:
+    with pytest.raises(SignInRefused) as excinfo:
+        flow.begin(make_request())
+    assert excinfo.value.status_code == 403
+    assert fake_twitter.calls == []
+    assert not RequestToken.objects.exists()
+    # Connecting still works.
+    flow.begin(make_request(make_user()))
+    assert RequestToken.objects.count() == 1
+
+
+def test_begin_leaves_nothing_when_twitter_fails(fake_twitter: FakeTwitter) -> None:
+    fake_twitter.fail_connection("oauth/request_token")
+    request = make_request()
+    with pytest.raises(TwitterUnavailable):
+        flow.begin(request)
+    assert not RequestToken.objects.exists()
+
+
+# -- find_pending ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("oauth_token", ["", "a" * 256, "abc\x00", "abc\n", "tökén"])
+def test_find_pending_refuses_malformed_tokens(oauth_token: str) -> None:
+    with pytest.raises(InvalidCallback) as excinfo:
+        flow.find_pending(make_request(), oauth_token)
+    assert excinfo.value.status_code == 400
+
+
+def test_find_pending_refuses_unknown_tokens(fake_twitter: FakeTwitter) -> None:
+    request = make_request()
+    flow.begin(request)
+    with pytest.raises(UnknownRequestToken) as excinfo:
+        flow.find_pending(request, "a" * 255)
+    assert excinfo.value.status_code == 400
+
+
+def test_find_pending_refuses_another_browser(fake_twitter: FakeTwitter) -> None:
+    begun = flow.begin(make_request())
+    other = make_request()
+    other.session[flow.FLOW_KEY_SESSION] = "another-browser's-key"
+    for request in (make_request(), other):
+        with pytest.raises(ForeignRequestToken) as excinfo:
+            flow.find_pending(request, begun.oauth_token)
+        assert excinfo.value.status_code == 403
+    assert RequestToken.objects.count() == 1
+
+
+def test_find_pending_refuses_another_or_no_user_in_connect_mode(
+    fake_twitter: FakeTwitter,
+) -> None:
+    alice, bob = make_user("alice"), make_user("bob")
+    session = SessionStore()
+    begun = flow.begin(make_request(alice, session=session))
+    # Same browser (same flow key), but the user changed or logged out.
+    for user in (bob, None):
+        with pytest.raises(ForeignRequestToken):
+            flow.find_pending(make_request(user, session=session), begun.oauth_token)
+    assert flow.find_pending(make_request(alice, session=session), begun.oauth_token).user == alice
+
+
+def test_pin_authorization_url(fake_twitter: FakeTwitter) -> None:
+    url = flow.pin_authorization_url("tok", force_login=True, screen_name="jack")
+    assert url == (
+        "https://api.twitter.com/oauth/authorize?oauth_token=tok&force_login=true&screen_name=jack"
+    )
+    assert flow.pin_authorization_url("tok", force_login=False, screen_name="") == (
+        "https://api.twitter.com/oauth/authorize?oauth_token=tok"
+    )
+
+
+# -- complete -------------------------------------------------------------------------------
+
+
+def started(user: User | None = None, **options: Any) -> tuple[SessionStore, str]:
+    """Begin a flow in a new browser; return its session and the request token."""
+    session = SessionStore()
+    return session, flow.begin(make_request(user, session=session), **options).oauth_token
+
+
+def test_complete_connects(fake_twitter: FakeTwitter) -> None:
+    alice = make_user()
+    session, oauth_token = started(alice, next_url="/after/")
+    verifier = fake_twitter.approve(oauth_token, user_id="42", screen_name="jack")
+    completed = flow.complete(make_request(alice, session=session), oauth_token, verifier)
+    token = AccessToken.objects.get()
+    assert completed.token == token
+    assert (completed.user, completed.created, completed.next_url) == (alice, True, "/after/")
+    assert (completed.sign_in, completed.signed_up) == (False, False)
+    assert (token.user, token.twitter_user_id, token.screen_name) == (alice, "42", "jack")
+    assert (token.access_level, token.app_permission) == ("read-write", "read-write")
+    assert fake_twitter.access_token_valid(token.token)
+    assert token.token not in repr(completed)
+    assert not RequestToken.objects.exists()
+
+
+@override_settings(TWITTER_OAUTH_APP_PERMISSION="read-write-directmessages")
+def test_complete_records_the_app_permission(fake_twitter: FakeTwitter) -> None:
+    session, oauth_token = started()
+    verifier = fake_twitter.approve(oauth_token, access_level="read")
+    with override_settings(TWITTER_OAUTH_ALLOW_SIGNUP=True):
+        flow.complete(make_request(session=session), oauth_token, verifier)
+    token = AccessToken.objects.get()
+    assert (token.access_level, token.app_permission) == ("read", "read-write-directmessages")
+
+
+def test_complete_signs_in_through_the_backend(fake_twitter: FakeTwitter) -> None:
+    alice = make_user()
+    make_token(alice, twitter_user_id="42")
+    session, oauth_token = started()
+    verifier = fake_twitter.approve(oauth_token, user_id="42")
+    completed = flow.complete(make_request(session=session), oauth_token, verifier)
+    assert (completed.user, completed.created, completed.sign_in) == (alice, False, True)
+    assert completed.user.backend == "django_twitter_oauth.backends.TwitterBackend"
+
+
+@pytest.mark.parametrize(
+    ("fake_options", "access_type", "expected_level"),
+    [
+        ({"include_user_in_access_token": False}, None, "read-write"),
+        ({"send_access_level": False}, None, "read-write"),
+        ({"send_access_level": False}, "read", "read"),
+        ({"include_user_in_access_token": False, "send_access_level": False}, None, "read-write"),
+    ],
+)
+def test_complete_asks_verify_credentials_once_when_the_answer_lacks_something(
+    fake_options: dict[str, Any], access_type: str | None, expected_level: str
+) -> None:
+    alice = make_user()
+    with (
+        override_settings(TWITTER_OAUTH_ACCESS_TYPE=access_type),
+        FakeTwitter(**fake_options) as fake,
+    ):
+        session, oauth_token = started(alice)
+        verifier = fake.approve(oauth_token, user_id="42", screen_name="jack")
+        flow.complete(make_request(alice, session=session), oauth_token, verifier)
+    assert fake.count("1.1/account/verify_credentials.json") == 1
+    token = AccessToken.objects.get()
+    assert (token.twitter_user_id, token.screen_name, token.access_level) == (
+        "42",
+        "jack",
+        expected_level,
+    )
+
+
+def test_complete_skips_verify_credentials_when_the_answer_has_everything(
+    fake_twitter: FakeTwitter,
+) -> None:
+    alice = make_user()
+    session, oauth_token = started(alice)
+    verifier = fake_twitter.approve(oauth_token, access_level="read")
+    flow.complete(make_request(alice, session=session), oauth_token, verifier)
+    assert fake_twitter.count("1.1/account/verify_credentials.json") == 0
+    assert AccessToken.objects.get().access_level == "read"
+
+
+def test_complete_fails_cleanly_when_verify_credentials_fails() -> None:
+    alice = make_user()
+    with FakeTwitter(include_user_in_access_token=False) as fake:
+        session, oauth_token = started(alice)
+        verifier = fake.approve(oauth_token)
+        fake.fail("1.1/account/verify_credentials.json", status=503)
+        with pytest.raises(TwitterUnavailable):
+            flow.complete(make_request(alice, session=session), oauth_token, verifier)
+    assert not AccessToken.objects.exists()
+    assert not RequestToken.objects.exists()
+
+
+@pytest.mark.parametrize("verifier", ["", "v" * 256, "12\x0034"])
+def test_complete_refuses_a_malformed_verifier(fake_twitter: FakeTwitter, verifier: str) -> None:
+    session, oauth_token = started()
+    with pytest.raises(InvalidCallback):
+        flow.complete(make_request(session=session), oauth_token, verifier)
+    assert fake_twitter.count("oauth/access_token") == 0
+
+
+def test_complete_consumes_the_request_token_once(fake_twitter: FakeTwitter) -> None:
+    alice = make_user()
+    session, oauth_token = started(alice)
+    verifier = fake_twitter.approve(oauth_token)
+    flow.complete(make_request(alice, session=session), oauth_token, verifier)
+    with pytest.raises(UnknownRequestToken):
+        flow.complete(make_request(alice, session=session), oauth_token, verifier)
+    assert fake_twitter.count("oauth/access_token") == 1
+
+
+def test_complete_refuses_a_request_token_deleted_meanwhile(
+    fake_twitter: FakeTwitter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another callback with the same token claimed it between the lookup and the claim."""
+    session, oauth_token = started()
+    verifier = fake_twitter.approve(oauth_token)
+    find_pending = flow.find_pending
+
+    def found_then_claimed_elsewhere(*args: Any) -> RequestToken:
+        pending = find_pending(*args)
+        RequestToken.objects.all().delete()
+        return pending
+
+    monkeypatch.setattr(flow, "find_pending", found_then_claimed_elsewhere)
+    with pytest.raises(UnknownRequestToken):
+        flow.complete(make_request(session=session), oauth_token, verifier)
+    assert fake_twitter.count("oauth/access_token") == 0
+
+
+@override_settings(TWITTER_OAUTH_REQUEST_TOKEN_TTL=60)
+def test_complete_refuses_an_expired_request_token(fake_twitter: FakeTwitter) -> None:
+    session, oauth_token = started()
+    verifier = fake_twitter.approve(oauth_token)
+    RequestToken.objects.update(created_at=timezone.now() - dt.timedelta(seconds=61))
+    with pytest.raises(ExpiredRequestToken) as excinfo:
+        flow.complete(make_request(session=session), oauth_token, verifier)
+    assert excinfo.value.status_code == 410
+    assert not RequestToken.objects.exists()
+    assert fake_twitter.count("oauth/access_token") == 0
+
+
+def test_complete_refuses_sign_in_switched_off_since_begin(fake_twitter: FakeTwitter) -> None:
+    make_token(twitter_user_id="42")
+    session, oauth_token = started()
+    verifier = fake_twitter.approve(oauth_token, user_id="42")
+    with override_settings(TWITTER_OAUTH_SIGN_IN=False), pytest.raises(SignInRefused):
+        flow.complete(make_request(session=session), oauth_token, verifier)
+    assert fake_twitter.count("oauth/access_token") == 0
+    assert not RequestToken.objects.exists()
+
+
+def test_complete_refuses_an_account_linked_to_another_user(fake_twitter: FakeTwitter) -> None:
+    bob_token = make_token(make_user("bob"), twitter_user_id="42")
+    alice = make_user("alice")
+    session, oauth_token = started(alice)
+    verifier = fake_twitter.approve(oauth_token, user_id="42")
+    with pytest.raises(AccountConflict) as excinfo:
+        flow.complete(make_request(alice, session=session), oauth_token, verifier)
+    assert excinfo.value.status_code == 409
+    assert AccessToken.objects.get() == bob_token
+    assert AccessToken.objects.get().token == bob_token.token
+
+
+def test_complete_retries_once_when_the_row_appears_meanwhile(
+    fake_twitter: FakeTwitter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two callbacks for the same Twitter account (different request tokens) at once: the
+    one that loses the INSERT race stores again, and updates the row the other created."""
+    alice = make_user()
+    session, oauth_token = started(alice)
+    verifier = fake_twitter.approve(oauth_token, user_id="42", screen_name="jack")
+    store = flow._store
+    attempts: list[dict[str, Any]] = []
+
+    def lose_the_insert_race(*args: Any, **kwargs: Any) -> flow.Completed:
+        attempts.append(kwargs)
+        if len(attempts) == 1:
+            make_token(alice, twitter_user_id="42", screen_name="other")  # the other callback
+            raise IntegrityError("duplicate key value violates unique constraint")
+        return store(*args, **kwargs)
+
+    monkeypatch.setattr(flow, "_store", lose_the_insert_race)
+    completed = flow.complete(make_request(alice, session=session), oauth_token, verifier)
+    assert len(attempts) == 2
+    assert attempts[0] == attempts[1]
+    token = AccessToken.objects.get()
+    assert (completed.token, completed.created) == (token, False)
+    assert token.screen_name == "jack"
+    assert fake_twitter.access_token_valid(token.token)
+
+
+def test_complete_refuses_an_inactive_user(fake_twitter: FakeTwitter) -> None:
+    token = make_token(make_user(is_active=False), twitter_user_id="42")
+    session, oauth_token = started()
+    verifier = fake_twitter.approve(oauth_token, user_id="42", access_level="read")
+    with pytest.raises(SignInRefused, match="disabled"):
+        flow.complete(make_request(session=session), oauth_token, verifier)
+    assert AccessToken.objects.get().access_level == token.access_level
+
+
+@override_settings(TWITTER_OAUTH_ALLOW_SIGNUP=True)
+def test_complete_leaves_nothing_when_no_backend_signs_in(fake_twitter: FakeTwitter) -> None:
+    session, oauth_token = started()
+    verifier = fake_twitter.approve(oauth_token, screen_name="jack")
+    with (
+        override_settings(AUTHENTICATION_BACKENDS=["django.contrib.auth.backends.ModelBackend"]),
+        pytest.raises(SignInRefused, match="not available"),
+    ):
+        flow.complete(make_request(session=session), oauth_token, verifier)
+    assert not AccessToken.objects.exists()
+    assert not User.objects.exists()
+
+
+# -- sign-up --------------------------------------------------------------------------------
+
+
+@override_settings(TWITTER_OAUTH_ALLOW_SIGNUP=True)
+@pytest.mark.parametrize(
+    ("existing", "expected"),
+    [
+        ([], "jack"),
+        (["jack"], "jack-2"),
+        (["JACK"], "jack-2"),
+        (["jack", "jack-2", "Jack-3"], "jack-4"),
+        (["jackson", "jack_"], "jack"),
+    ],
+)
+def test_sign_up_picks_a_unique_username(
+    fake_twitter: FakeTwitter, existing: list[str], expected: str
+) -> None:
+    for username in existing:
+        make_user(username)
+    session, oauth_token = started()
+    verifier = fake_twitter.approve(oauth_token, screen_name="jack")
+    completed = flow.complete(make_request(session=session), oauth_token, verifier)
+    assert completed.signed_up
+    assert completed.user.username == expected
+    assert not completed.user.has_usable_password()
+    assert User.objects.count() == len(existing) + 1
+
+
+@override_settings(TWITTER_OAUTH_ALLOW_SIGNUP=True)
+def test_sign_up_fits_the_username_field(
+    fake_twitter: FakeTwitter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(User._meta.get_field("username"), "max_length", 5)
+    make_user("jacks")
+    session, oauth_token = started()
+    verifier = fake_twitter.approve(oauth_token, screen_name="jackson")
+    completed = flow.complete(make_request(session=session), oauth_token, verifier)
+    assert completed.user.username == "jac-2"
+
+
+def test_sign_up_is_off_by_default(fake_twitter: FakeTwitter) -> None:
+    session, oauth_token = started()
+    verifier = fake_twitter.approve(oauth_token, screen_name="jack")
+    with pytest.raises(SignInRefused, match="No account"):
+        flow.complete(make_request(session=session), oauth_token, verifier)
+    assert not User.objects.exists()
+    assert not AccessToken.objects.exists()
+
+
+# -- deny -----------------------------------------------------------------------------------
+
+
+def test_deny_forgets_this_browsers_pending_authorization(fake_twitter: FakeTwitter) -> None:
+    session, oauth_token = started(next_url="/after/")
+    _, other_token = started()
+    calls = len(fake_twitter.calls)
+    assert flow.deny(make_request(session=session), other_token) == ""
+    assert flow.deny(make_request(), oauth_token) == ""
+    assert flow.deny(make_request(session=session), "a\x00") == ""
+    assert flow.deny(make_request(session=session), "") == ""
+    assert RequestToken.objects.count() == 2
+    assert flow.deny(make_request(session=session), oauth_token) == "/after/"
+    assert list(RequestToken.objects.values_list("token", flat=True)) == [other_token]
+    assert len(fake_twitter.calls) == calls
+
+
+# -- disconnect -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("twitter_user_id", ["", "42\x00", "4" * 256])
+def test_disconnect_refuses_malformed_ids(twitter_user_id: str) -> None:
+    alice = make_user()
+    make_token(alice, twitter_user_id="42")
+    with pytest.raises(UnknownAccount) as excinfo:
+        flow.disconnect(make_request(alice), twitter_user_id)
+    assert excinfo.value.status_code == 404
+    assert AccessToken.objects.count() == 1
+
+
+def test_disconnect_needs_a_signed_in_user() -> None:
+    make_token(twitter_user_id="42")
+    with pytest.raises(UnknownAccount):
+        flow.disconnect(make_request(), "42")
+    assert AccessToken.objects.count() == 1

@@ -1,0 +1,172 @@
+"""The app's signals: sent once, after the transaction commits, with the documented
+arguments, and not at all when the transaction rolls back. (authorization_failed is
+sent by the views' error pages: see test_views.py.)"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any
+
+import pytest
+from django.contrib.sessions.backends.db import SessionStore
+from django.db import transaction
+from django.dispatch import Signal
+
+from django_twitter_oauth import flow, signals
+from django_twitter_oauth.models import AccessToken, RequestToken
+from django_twitter_oauth.testing import FakeTwitter
+from tests.utils import (
+    SECRET,
+    SIGNAL_NAMES,
+    TOKEN,
+    SignalRecorder,
+    make_request,
+    make_token,
+    make_user,
+)
+
+pytestmark = pytest.mark.django_db
+
+Capture = Callable[..., AbstractContextManager[list[Callable[[], Any]]]]
+
+
+class Rollback(Exception):
+    pass
+
+
+def test_the_five_signals() -> None:
+    for name in SIGNAL_NAMES:
+        assert isinstance(getattr(signals, name), Signal)
+    assert {name for name in vars(signals) if isinstance(getattr(signals, name), Signal)} == set(
+        SIGNAL_NAMES
+    )
+
+
+def begun(fake: FakeTwitter, user: Any = None) -> tuple[SessionStore, str, str]:
+    session = SessionStore()
+    oauth_token = flow.begin(make_request(user, session=session)).oauth_token
+    return session, oauth_token, fake.approve(oauth_token, user_id="42", screen_name="jack")
+
+
+@pytest.mark.parametrize("created", [True, False])
+def test_authorization_completed(
+    fake_twitter: FakeTwitter, django_capture_on_commit_callbacks: Capture, created: bool
+) -> None:
+    alice = make_user()
+    if not created:
+        make_token(alice, twitter_user_id="42")
+    session, oauth_token, verifier = begun(fake_twitter, alice)
+    request = make_request(alice, session=session)
+    with SignalRecorder() as recorder, django_capture_on_commit_callbacks(execute=True):
+        flow.complete(request, oauth_token, verifier)
+        assert recorder.sent == []  # not before the commit
+    sent = recorder.only("authorization_completed")
+    assert sent == {
+        "sender": AccessToken,
+        "request": request,
+        "user": alice,
+        "token": AccessToken.objects.get(),
+        "created": created,
+    }
+
+
+def test_authorization_completed_not_sent_on_rollback(
+    fake_twitter: FakeTwitter, django_capture_on_commit_callbacks: Capture
+) -> None:
+    alice = make_user()
+    session, oauth_token, verifier = begun(fake_twitter, alice)
+    with (
+        SignalRecorder() as recorder,
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+        pytest.raises(Rollback),
+        transaction.atomic(),
+    ):
+        flow.complete(make_request(alice, session=session), oauth_token, verifier)
+        raise Rollback
+    assert callbacks == []
+    assert recorder.sent == []
+    assert not AccessToken.objects.exists()
+
+
+def test_authorization_denied(
+    fake_twitter: FakeTwitter, django_capture_on_commit_callbacks: Capture
+) -> None:
+    session, oauth_token, _ = begun(fake_twitter)
+    request = make_request(session=session)
+    with SignalRecorder() as recorder, django_capture_on_commit_callbacks(execute=True):
+        flow.deny(request, oauth_token)
+        assert recorder.sent == []
+    assert recorder.only("authorization_denied") == {"sender": RequestToken, "request": request}
+
+
+def test_authorization_denied_not_sent_on_rollback(
+    fake_twitter: FakeTwitter, django_capture_on_commit_callbacks: Capture
+) -> None:
+    session, oauth_token, _ = begun(fake_twitter)
+    with (
+        SignalRecorder() as recorder,
+        django_capture_on_commit_callbacks(execute=True),
+        pytest.raises(Rollback),
+        transaction.atomic(),
+    ):
+        flow.deny(make_request(session=session), oauth_token)
+        raise Rollback
+    assert recorder.sent == []
+    assert RequestToken.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("twitter_answers", "name", "reason"),
+    [
+        ("ok", "token_revoked", "disconnected by the user"),
+        ("invalid", "token_revoked", "disconnected by the user"),
+        ("unreachable", "token_discarded", "disconnected by the user; Twitter could not be told"),
+    ],
+)
+def test_disconnect_signals(
+    fake_twitter: FakeTwitter,
+    django_capture_on_commit_callbacks: Capture,
+    twitter_answers: str,
+    name: str,
+    reason: str,
+) -> None:
+    alice = make_user()
+    token = make_token(alice)
+    fake_twitter.add_access_token(TOKEN, SECRET, user_id=token.twitter_user_id)
+    if twitter_answers == "invalid":
+        fake_twitter.invalidate(TOKEN)
+    elif twitter_answers == "unreachable":
+        fake_twitter.fail_connection("1.1/oauth/invalidate_token")
+    with SignalRecorder() as recorder, django_capture_on_commit_callbacks(execute=True):
+        flow.disconnect(make_request(alice), token.twitter_user_id)
+        assert recorder.sent == []
+    sent = recorder.only(name)
+    assert sent == {
+        "sender": AccessToken,
+        "token": token,
+        "user": alice,
+        "revoked_by": alice,
+        "reason": reason,
+    }
+    # The instance as it was: still readable after the deletion.
+    assert (sent["token"].pk, sent["token"].screen_name) == (token.pk, token.screen_name)
+    assert not AccessToken.objects.exists()
+
+
+def test_disconnect_signal_not_sent_on_rollback(
+    fake_twitter: FakeTwitter, django_capture_on_commit_callbacks: Capture
+) -> None:
+    alice = make_user()
+    token = make_token(alice)
+    fake_twitter.add_access_token(TOKEN, SECRET, user_id=token.twitter_user_id)
+    with (
+        SignalRecorder() as recorder,
+        django_capture_on_commit_callbacks(execute=True),
+        pytest.raises(Rollback),
+        transaction.atomic(),
+    ):
+        flow.disconnect(make_request(alice), token.twitter_user_id)
+        raise Rollback
+    assert recorder.sent == []
+    assert AccessToken.objects.get() == token
