@@ -29,7 +29,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from django_twitter_oauth import signals
+from django_twitter_oauth import revocation, signals
 from django_twitter_oauth.client import TwitterClient
 from django_twitter_oauth.conf import app_settings, granted_level
 from django_twitter_oauth.exceptions import (
@@ -38,12 +38,10 @@ from django_twitter_oauth.exceptions import (
     ForeignRequestToken,
     InvalidCallback,
     SignInRefused,
-    TokenInvalid,
-    TwitterError,
     UnknownAccount,
     UnknownRequestToken,
 )
-from django_twitter_oauth.models import AccessToken, RequestToken
+from django_twitter_oauth.models import AccessToken, RequestToken, TokenEvent
 
 logger = logging.getLogger(__name__)
 
@@ -315,6 +313,11 @@ def _store(
         for name, value in values.items():
             setattr(access_token, name, value)
         access_token.save(update_fields=[*values, "updated_at"])
+    TokenEvent.for_token(
+        access_token,
+        TokenEvent.Action.AUTHORIZED if existing is None else TokenEvent.Action.REAUTHORIZED,
+        reason="sign-up" if signed_up else ("connect" if connect_user is not None else "sign-in"),
+    ).save()
     if connect_user is None:
         # Through the authentication backends, inside the transaction: when none
         # accepts the user, nothing is left behind (no token, no new user).
@@ -400,26 +403,12 @@ def disconnect(request: HttpRequest, twitter_user_id: str) -> Disconnected:
     )
     if token is None:
         raise UnknownAccount()
-    try:
-        TwitterClient().invalidate_token(token.token, token.secret)
-    except TokenInvalid:
-        told_twitter = True  # already revoked at Twitter: the goal is reached
-    except TwitterError as exc:
-        logger.warning("Could not revoke %s at Twitter: %s", token, exc)
-        told_twitter = False
-    else:
-        told_twitter = True
     reason = "disconnected by the user"
-    with transaction.atomic():
-        AccessToken.objects.filter(pk=token.pk).delete()
-        signal = signals.token_revoked if told_twitter else signals.token_discarded
-        transaction.on_commit(
-            lambda: signal.send(
-                sender=AccessToken,
-                token=token,
-                user=user,
-                revoked_by=user,
-                reason=reason if told_twitter else f"{reason}; Twitter could not be told",
-            )
-        )
+    # No retries and no waiting for a rate limit: the user is waiting for the page.
+    report = revocation.revoke([token], actor=user, reason=reason, max_wait=0, backoff=())
+    told_twitter = bool(report.revoked or report.already_invalid)
+    if not told_twitter:
+        # The site can no longer act for the user either way: delete it here, on record.
+        logger.warning("Could not revoke %s at Twitter; deleting it here only.", token)
+        revocation.discard([token], actor=user, reason=f"{reason}; Twitter could not be told")
     return Disconnected(token=token, told_twitter=told_twitter)

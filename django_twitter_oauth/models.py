@@ -7,7 +7,7 @@ Tokens and secrets are encrypted at rest (:mod:`django_twitter_oauth.fields`);
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models
@@ -157,3 +157,64 @@ class RequestToken(models.Model):
     @property
     def is_expired(self) -> bool:
         return timezone.now() >= self.expires_at
+
+
+class TokenEvent(models.Model):
+    """The audit trail: who authorized, revoked or discarded which Twitter account.
+
+    Never holds a token or a secret. ``user`` is kept (nullable) when the token is gone;
+    ``actor`` is the staff user who acted, or null for the user themselves, commands and
+    tasks.
+    """
+
+    class Action(models.TextChoices):
+        AUTHORIZED = "authorized", _("authorized")
+        REAUTHORIZED = "reauthorized", _("re-authorized")
+        REVOKED = "revoked", _("revoked")
+        DISCARDED = "discarded", _("discarded")
+        FOUND_INVALID = "found_invalid", _("found invalid")
+        REENCRYPTED = "reencrypted", _("re-encrypted")
+
+    twitter_user_id = models.CharField(_("Twitter user id"), max_length=32, db_index=True)
+    screen_name = models.CharField(_("screen name"), max_length=50, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("user"),
+    )
+    action = models.CharField(_("action"), max_length=20, choices=Action.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("actor"),
+    )
+    reason = models.TextField(_("reason"), blank=True)
+    created_at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("Twitter token event")
+        verbose_name_plural = _("Twitter token events")
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"@{self.screen_name} ({self.twitter_user_id}) {self.get_action_display()}"
+
+    @classmethod
+    def for_token(
+        cls, token: AccessToken, action: str, *, actor: Any = None, reason: str = ""
+    ) -> TokenEvent:
+        """An unsaved event about ``token`` (for ``bulk_create``)."""
+        return cls(
+            twitter_user_id=token.twitter_user_id,
+            screen_name=token.screen_name,
+            user_id=token.user_id,
+            action=action,
+            actor=actor if actor is not None and actor.is_authenticated else None,
+            reason=reason[:1000],
+        )

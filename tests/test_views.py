@@ -37,7 +37,7 @@ from django_twitter_oauth.exceptions import (
     TwitterUnavailable,
     UnknownRequestToken,
 )
-from django_twitter_oauth.models import AccessToken, RequestToken
+from django_twitter_oauth.models import AccessToken, RequestToken, TokenEvent
 from django_twitter_oauth.testing import FakeTwitter
 from django_twitter_oauth.testing.provider import CALLBACK_NOT_APPROVED, JSON, twitter_error
 from tests.utils import SECRET, TOKEN, SignalRecorder, make_token, make_user
@@ -81,6 +81,15 @@ def start(client: Client, **data: str) -> str:
 def start_token(client: Client, **data: str) -> str:
     """POST begin; return the request token."""
     return query(start(client, **data))["oauth_token"]
+
+
+def events() -> list[tuple[Any, ...]]:
+    """The audit trail, oldest first: (action, Twitter id, screen name, user, actor, reason)."""
+    return list(
+        TokenEvent.objects.order_by("pk").values_list(
+            "action", "twitter_user_id", "screen_name", "user_id", "actor_id", "reason"
+        )
+    )
 
 
 def raw_columns(table: str, columns: str) -> bytes:
@@ -143,6 +152,7 @@ def test_connect(client: Client, fake_twitter: FakeTwitter, sent: SignalRecorder
     assert (completed["user"], completed["token"], completed["created"]) == (alice, token, True)
     assert completed["request"].path == "/twitter/callback/"
     assert not RequestToken.objects.exists()
+    assert events() == [("authorized", "42", "jack", alice.pk, None, "connect")]
 
 
 @override_settings(TWITTER_OAUTH_ALLOW_SIGNUP=True)
@@ -166,6 +176,7 @@ def test_sign_up(client: Client, fake_twitter: FakeTwitter, sent: SignalRecorder
     assert token.secret.encode() not in stored
     completed = sent.only("authorization_completed")
     assert (completed["user"], completed["token"], completed["created"]) == (user, token, True)
+    assert events() == [("authorized", "42", "jack", user.pk, None, "sign-up")]
 
 
 def test_sign_in_of_a_linked_user(
@@ -191,6 +202,7 @@ def test_sign_in_of_a_linked_user(
     completed = sent.only("authorization_completed")
     assert (completed["user"], completed["token"], completed["created"]) == (alice, token, False)
     assert not RequestToken.objects.exists()
+    assert events() == [("reauthorized", "42", "jack", alice.pk, None, "sign-in")]
 
 
 def test_reconnect_updates_the_same_row(
@@ -209,6 +221,7 @@ def test_reconnect_updates_the_same_row(
     assert (token.screen_name, token.access_level) == ("renamed", "read-write")
     assert (token.token, token.secret) != (old.token, old.secret)
     assert [kwargs["created"] for _, kwargs in sent.sent] == [True, False]
+    assert [event[0] for event in events()] == ["authorized", "reauthorized"]
 
 
 @pytest.mark.parametrize(
@@ -948,6 +961,9 @@ def test_disconnect(
         alice,
     )
     assert_no_secrets(response, TOKEN, SECRET)
+    assert events() == [
+        ("revoked", "6253282", "twitterapi", alice.pk, alice.pk, "disconnected by the user")
+    ]
 
 
 def test_disconnect_of_a_token_twitter_already_forgot(
@@ -987,6 +1003,16 @@ def test_disconnect_when_twitter_cannot_be_told(
     discarded = sent.only("token_discarded")
     assert discarded["reason"] == "disconnected by the user; Twitter could not be told"
     assert_no_secrets(response, TOKEN, SECRET)
+    assert events() == [
+        (
+            "discarded",
+            "6253282",
+            "twitterapi",
+            alice.pk,
+            alice.pk,
+            "disconnected by the user; Twitter could not be told",
+        )
+    ]
 
 
 @pytest.mark.parametrize("twitter_user_id", ["6253282", "", "nonsense\x00"])
@@ -1125,10 +1151,10 @@ def test_queries_of_sign_in(
     callback = fake_twitter.authorize(start_token(client), user_id="42")
     # The flow: SELECT the RequestToken, SELECT the session (its flow key), DELETE the
     # RequestToken (the claim), SAVEPOINT, SELECT ... FOR UPDATE the AccessToken with its
-    # user, UPDATE it, RELEASE. login(): UPDATE last_login; rotating the session key: SELECT
-    # (key free?), SAVEPOINT, INSERT, RELEASE, SELECT and DELETE the old session; saving the
-    # session: SAVEPOINT, UPDATE, RELEASE.
-    with django_assert_num_queries(17):
+    # user, UPDATE it, INSERT the TokenEvent, RELEASE. login(): UPDATE last_login; rotating
+    # the session key: SELECT (key free?), SAVEPOINT, INSERT, RELEASE, SELECT and DELETE the
+    # old session; saving the session: SAVEPOINT, UPDATE, RELEASE.
+    with django_assert_num_queries(18):
         assert client.get(callback).status_code == 302
 
 
@@ -1139,8 +1165,8 @@ def test_queries_of_connect(
     callback = fake_twitter.authorize(start_token(client), user_id="42")
     # SELECT the RequestToken, SELECT the session, SELECT the user, DELETE the
     # RequestToken, SAVEPOINT, SELECT ... FOR UPDATE (no AccessToken yet), INSERT it,
-    # RELEASE.
-    with django_assert_num_queries(8):
+    # INSERT the TokenEvent, RELEASE.
+    with django_assert_num_queries(9):
         assert client.get(callback).status_code == 302
 
 
@@ -1151,7 +1177,7 @@ def test_queries_of_sign_up(
     callback = fake_twitter.authorize(start_token(client), screen_name="jack")
     # As for sign-in, but the AccessToken is INSERTed after the new user: SELECT the taken
     # usernames like "jack%", INSERT the user.
-    with django_assert_num_queries(19):
+    with django_assert_num_queries(20):
         assert client.get(callback).status_code == 302
 
 

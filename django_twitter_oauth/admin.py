@@ -1,0 +1,439 @@
+"""Staff manage tokens here: revoke at Twitter, discard, verify. Nothing shows a secret.
+
+Every deletion goes through :mod:`django_twitter_oauth.revocation` (the plain "delete
+selected" action is replaced by discard), writes a TokenEvent and a LogEntry per token.
+The changelist never loads the encrypted columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, cast
+
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.models import CHANGE, DELETION, LogEntry
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils.http import urlencode
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from django_twitter_oauth import revocation
+from django_twitter_oauth.conf import app_settings
+from django_twitter_oauth.exceptions import TokenDecryptionError
+from django_twitter_oauth.models import AccessToken, RequestToken, TokenEvent
+
+SECRET_COLUMNS = ("token", "secret")
+
+if TYPE_CHECKING:
+    # ModelAdmin is generic only in django-stubs, not at run time.
+    AccessTokenAdminBase = admin.ModelAdmin[AccessToken]
+    TokenEventAdminBase = admin.ModelAdmin[TokenEvent]
+    RequestTokenAdminBase = admin.ModelAdmin[RequestToken]
+else:
+    AccessTokenAdminBase = TokenEventAdminBase = RequestTokenAdminBase = admin.ModelAdmin
+
+
+class StaleFilter(admin.SimpleListFilter):
+    title = _("issued under the current app permission")
+    parameter_name = "stale"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("yes", _("No (stale)")), ("no", _("Yes"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() == "yes":
+            return queryset.exclude(app_permission=app_settings.APP_PERMISSION)
+        if self.value() == "no":
+            return queryset.filter(app_permission=app_settings.APP_PERMISSION)
+        return queryset
+
+
+@admin.register(AccessToken)
+class AccessTokenAdmin(AccessTokenAdminBase):
+    list_display = (
+        "screen_name",
+        "user",
+        "twitter_user_id",
+        "access_level",
+        "app_permission",
+        "current_permission",
+        "created_at",
+        "verified_at",
+    )
+    list_filter = ("access_level", StaleFilter, "app_permission")
+    search_fields = ("user__username", "screen_name", "=twitter_user_id")
+    list_select_related = ("user",)
+    raw_id_fields = ("user",)
+    readonly_fields = (
+        "user",
+        "twitter_user_id",
+        "screen_name",
+        "token_hint",
+        "access_level",
+        "app_permission",
+        "created_at",
+        "updated_at",
+        "verified_at",
+    )
+    fields = readonly_fields
+    actions = ("revoke_selected", "discard_selected", "verify_selected")
+    change_list_template = "admin/twitter_oauth/accesstoken/change_list.html"
+    date_hierarchy = "created_at"
+
+    #: Longest wait, in seconds, for a 429's reset during an action: the staff member's
+    #: request is held meanwhile. TWITTER_OAUTH_RATE_LIMIT_MAX_WAIT applies when lower.
+    #: Tokens left are reported as not attempted; run the action again later.
+    rate_limit_max_wait: float = 10.0
+    #: Failures listed one message each; the rest are summed up in one more message.
+    max_failure_messages = 10
+
+    # -- no secret, no add, no edit ---------------------------------------------------
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[AccessToken]:
+        # The changelist never decrypts: the encrypted columns are not even loaded.
+        return super().get_queryset(request).defer(*SECRET_COLUMNS)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("twitter_oauth.revoke_accesstoken")
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    @admin.display(description=_("token (last 4 characters)"))
+    def token_hint(self, obj: AccessToken) -> str:
+        try:
+            return f"…{obj.token[-4:]}"
+        except TokenDecryptionError:
+            return str(_("unreadable with the configured FERNET_KEYS"))
+
+    @admin.display(boolean=True, description=_("current permission"))
+    def current_permission(self, obj: AccessToken) -> bool:
+        return not obj.is_stale
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        stale = AccessToken.objects.stale().count()
+        context = {
+            "stale_count": stale,
+            "app_permission": app_settings.APP_PERMISSION,
+            "stale_url": f"?{urlencode({'stale': 'yes'})}",
+            **(extra_context or {}),
+        }
+        return super().changelist_view(request, extra_context=context)
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        # Nothing on the page is editable: no Save buttons (see save_model).
+        context = {
+            "show_save": False,
+            "show_save_and_continue": False,
+            "show_save_and_add_another": False,
+            **(extra_context or {}),
+        }
+        return super().change_view(request, object_id, form_url, extra_context=context)
+
+    def save_model(self, request: HttpRequest, obj: AccessToken, form: Any, change: bool) -> None:
+        # Every field is read-only, so there is nothing to save; saving anyway would
+        # rewrite the encrypted columns and move updated_at, which marks
+        # re-authorizations (revocation keeps a row whose updated_at moved).
+        return
+
+    def delete_model(self, request: HttpRequest, obj: AccessToken) -> None:
+        # The change page's Delete button: a discard, so the audit trail is kept.
+        revocation.discard([obj], actor=request.user, reason="deleted in the admin")
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[AccessToken]) -> None:
+        # Not reachable from this admin (delete_selected is removed), but a subclass or a
+        # site-wide action calling it still goes through the service.
+        revocation.discard(queryset, actor=request.user, reason="deleted in the admin")
+
+    # -- actions ------------------------------------------------------------------------
+
+    def _confirm(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[AccessToken],
+        *,
+        action: str,
+        title: str,
+        question: str,
+    ) -> TemplateResponse:
+        """Django's delete_selected convention: a page listing the tokens; the second
+        POST carries post=yes."""
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "question": question,
+            "queryset": queryset.select_related("user"),
+            "opts": self.model._meta,
+            "action": action,
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(
+            request, "admin/twitter_oauth/accesstoken/action_confirmation.html", context
+        )
+
+    def _log(
+        self, request: HttpRequest, tokens: Iterable[AccessToken], flag: int, message: str
+    ) -> None:
+        content_type = ContentType.objects.get_for_model(AccessToken)
+        staff_id = cast(int, request.user.pk)  # actions run for signed-in staff only
+        LogEntry.objects.bulk_create(
+            [
+                LogEntry(
+                    user_id=staff_id,
+                    content_type_id=content_type.pk,
+                    object_id=str(token.pk),
+                    object_repr=str(token)[:200],
+                    action_flag=flag,
+                    change_message=message,
+                )
+                for token in tokens
+            ]
+        )
+
+    @staticmethod
+    def _load(queryset: QuerySet[AccessToken]) -> list[AccessToken]:
+        """The selected tokens with their credentials, in one query. Raises
+        TokenDecryptionError (its message names FERNET_KEYS, never a secret)."""
+        return list(queryset.defer(None).select_related("user"))
+
+    def _unreadable(self, request: HttpRequest, exc: TokenDecryptionError) -> None:
+        self.message_user(
+            request,
+            _("Nothing was done: %(error)s") % {"error": exc},
+            messages.ERROR,
+        )
+
+    def _max_wait(self) -> float:
+        return min(app_settings.RATE_LIMIT_MAX_WAIT, self.rate_limit_max_wait)
+
+    def _report_failures(
+        self, request: HttpRequest, failures: list[revocation.Failure], text: Any
+    ) -> None:
+        for failure in failures[: self.max_failure_messages]:
+            self.message_user(
+                request,
+                text % {"screen_name": failure.screen_name, "reason": failure.reason},
+                messages.ERROR,
+            )
+        more = len(failures) - self.max_failure_messages
+        if more > 0:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d more token failed likewise.",
+                    "%(count)d more tokens failed likewise.",
+                    more,
+                )
+                % {"count": more},
+                messages.ERROR,
+            )
+
+    def _report(self, request: HttpRequest, report: revocation.Report) -> None:
+        if report.revoked or report.already_invalid:
+            count = report.revoked + report.already_invalid
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d token revoked at Twitter and deleted.",
+                    "%(count)d tokens revoked at Twitter and deleted.",
+                    count,
+                )
+                % {"count": count},
+                messages.SUCCESS,
+            )
+        if report.discarded:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d token discarded.", "%(count)d tokens discarded.", report.discarded
+                )
+                % {"count": report.discarded},
+                messages.SUCCESS,
+            )
+        self._report_failures(
+            request, report.failed, _("@%(screen_name)s was not revoked and is kept: %(reason)s")
+        )
+        if report.not_attempted:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d token was not attempted (Twitter rate limit); it is kept. "
+                    "Try again later.",
+                    "%(count)d tokens were not attempted (Twitter rate limit); they are "
+                    "kept. Try again later.",
+                    report.not_attempted,
+                )
+                % {"count": report.not_attempted},
+                messages.WARNING,
+            )
+
+    @staticmethod
+    def _deleted(tokens: list[AccessToken]) -> list[AccessToken]:
+        pks = [token.pk for token in tokens]
+        kept = set(AccessToken.objects.filter(pk__in=pks).values_list("pk", flat=True))
+        return [token for token in tokens if token.pk not in kept]
+
+    @admin.action(description=_("Revoke selected tokens at Twitter"), permissions=["revoke"])
+    def revoke_selected(
+        self, request: HttpRequest, queryset: QuerySet[AccessToken]
+    ) -> HttpResponse | None:
+        if request.POST.get("post") != "yes":
+            return self._confirm(
+                request,
+                queryset,
+                action="revoke_selected",
+                title=str(_("Revoke tokens at Twitter")),
+                question=str(
+                    _(
+                        "Twitter will invalidate these tokens, then they are deleted here. "
+                        "Their users must authorize again."
+                    )
+                ),
+            )
+        try:
+            tokens = self._load(queryset)
+        except TokenDecryptionError as exc:
+            self._unreadable(request, exc)
+            return None
+        report = revocation.revoke(
+            tokens,
+            actor=request.user,
+            reason="revoked in the admin",
+            max_wait=self._max_wait(),
+        )
+        self._log(request, self._deleted(tokens), DELETION, "Revoked at Twitter and deleted.")
+        self._report(request, report)
+        return None
+
+    @admin.action(description=_("Discard selected tokens"), permissions=["delete"])
+    def discard_selected(
+        self, request: HttpRequest, queryset: QuerySet[AccessToken]
+    ) -> HttpResponse | None:
+        if request.POST.get("post") != "yes":
+            return self._confirm(
+                request,
+                queryset,
+                action="discard_selected",
+                title=str(_("Discard tokens")),
+                question=str(
+                    _(
+                        "These tokens are deleted here without telling Twitter (use this "
+                        "after a permission change, or for tokens Twitter no longer "
+                        "accepts). Their users must authorize again."
+                    )
+                ),
+            )
+        tokens = list(queryset.select_related("user"))
+        report = revocation.discard(tokens, actor=request.user, reason="discarded in the admin")
+        self._log(request, self._deleted(tokens), DELETION, "Discarded.")
+        self._report(request, report)
+        return None
+
+    @admin.action(description=_("Verify selected tokens"), permissions=["change"])
+    def verify_selected(
+        self, request: HttpRequest, queryset: QuerySet[AccessToken]
+    ) -> HttpResponse | None:
+        try:
+            tokens = self._load(queryset)
+        except TokenDecryptionError as exc:
+            self._unreadable(request, exc)
+            return None
+        report = revocation.verify(tokens, actor=request.user, max_wait=self._max_wait())
+        invalid = {token.pk for token in report.invalid}
+        failed = {failure.token_id for failure in report.failed}
+        self._log(
+            request,
+            [token for token in tokens if token.pk not in invalid | failed],
+            CHANGE,
+            "Verified at Twitter.",
+        )
+        self._log(request, report.invalid, CHANGE, "Twitter says the token is invalid.")
+        if report.valid:
+            self.message_user(
+                request,
+                ngettext("%(count)d token verified.", "%(count)d tokens verified.", report.valid)
+                % {"count": report.valid},
+                messages.SUCCESS,
+            )
+        self._report_failures(
+            request, report.failed, _("@%(screen_name)s could not be verified: %(reason)s")
+        )
+        if not report.invalid:
+            return None
+        self.message_user(
+            request,
+            ngettext(
+                "Twitter says %(count)d token is invalid.",
+                "Twitter says %(count)d tokens are invalid.",
+                len(report.invalid),
+            )
+            % {"count": len(report.invalid)},
+            messages.WARNING,
+        )
+        # Offer to discard them: the discard confirmation page for just those tokens.
+        if not self.has_delete_permission(request):
+            return None
+        return self.discard_selected(request, self.get_queryset(request).filter(pk__in=invalid))
+
+
+@admin.register(TokenEvent)
+class TokenEventAdmin(TokenEventAdminBase):
+    list_display = ("created_at", "action", "screen_name", "twitter_user_id", "user", "actor")
+    list_filter = ("action",)
+    search_fields = ("screen_name", "=twitter_user_id", "user__username", "actor__username")
+    list_select_related = ("user", "actor")
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(RequestToken)
+class RequestTokenAdmin(RequestTokenAdminBase):
+    list_display = ("__str__", "user", "created_at", "expired")
+    list_select_related = ("user",)
+    fields = ("user", "next_url", "created_at")
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[RequestToken]:
+        return super().get_queryset(request).defer("secret")
+
+    @admin.display(boolean=True, description=_("expired"))
+    def expired(self, obj: RequestToken) -> bool:
+        return obj.is_expired
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        return {}
