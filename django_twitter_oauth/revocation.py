@@ -358,9 +358,7 @@ def discard(tokens: Iterable[AccessToken], *, actor: Any = None, reason: str = "
     return report
 
 
-def _discard_batch(
-    tokens: list[AccessToken], report: Report, *, actor: Any, reason: str
-) -> None:
+def _discard_batch(tokens: list[AccessToken], report: Report, *, actor: Any, reason: str) -> None:
     if not tokens:
         return
     with transaction.atomic():
