@@ -103,8 +103,11 @@ class AccessTokenAdmin(AccessTokenAdminBase):
     def has_revoke_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("twitter_oauth.revoke_accesstoken")
 
-    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        actions = super().get_actions(request)
+    def get_actions(self, request: HttpRequest, action_location: Any = None) -> dict[str, Any]:
+        # Django 6.1 passes action_location (and warns about overrides without it);
+        # 5.2 and 6.0 know no such argument.
+        location = {} if action_location is None else {"action_location": action_location}
+        actions: dict[str, Any] = super().get_actions(request, **location)
         actions.pop("delete_selected", None)
         return actions
 
@@ -435,5 +438,3 @@ class RequestTokenAdmin(RequestTokenAdminBase):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        return {}
