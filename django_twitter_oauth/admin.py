@@ -437,4 +437,3 @@ class RequestTokenAdmin(RequestTokenAdminBase):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
-
