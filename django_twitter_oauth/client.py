@@ -166,6 +166,7 @@ class TwitterSession(OAuth1Session):
     def request(
         self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
     ) -> requests.Response:
+        """``requests.Session.request``, with the client's timeout unless one is given."""
         # ``timeout`` may come positionally: it is the seventh parameter after ``url``.
         if len(args) < 7:
             kwargs.setdefault("timeout", self.timeout)

@@ -10,12 +10,14 @@ written by django-fernet-fields stay readable.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.signals import setting_changed
-from django.db import models
+from django.db import connections, models, router, transaction
 from django.dispatch import receiver
 from fernet_fields.hkdf import derive_fernet_key
 
@@ -43,13 +45,19 @@ def configured_keys() -> list[str | bytes]:
     return list(keys)
 
 
-def build_fernet() -> MultiFernet:
-    """A MultiFernet over the configured keys. Raises ValueError on unusable keys."""
+@overload
+def build_fernet(*, primary_only: Literal[False] = ...) -> MultiFernet: ...
+@overload
+def build_fernet(*, primary_only: Literal[True]) -> Fernet: ...
+def build_fernet(*, primary_only: bool = False) -> MultiFernet | Fernet:
+    """A MultiFernet over the configured keys (or a Fernet of the first key alone).
+    Raises ValueError or TypeError on unusable keys."""
     keys = configured_keys()
     if getattr(settings, "FERNET_USE_HKDF", True):
         keys = [derive_fernet_key(key) for key in keys]
     # MultiFernet raises ValueError for an empty list; Fernet for a malformed key.
-    return MultiFernet([Fernet(key) for key in keys])
+    fernets = [Fernet(key) for key in keys]
+    return fernets[0] if primary_only and fernets else MultiFernet(fernets)
 
 
 def get_fernet() -> MultiFernet:
@@ -87,3 +95,115 @@ class EncryptedTextField(_FernetTextField):
             # `from None`: the ciphertext must not ride along in a chained traceback.
             raise TokenDecryptionError(f"{self.model._meta.label}.{self.name}") from None
         return plaintext.decode()
+
+
+@dataclass
+class Rotation:
+    """What :func:`reencrypt` did to one model's rows."""
+
+    rotated: int = 0
+    current: int = 0
+    unreadable: int = 0
+    changed_meanwhile: int = 0
+    rotated_pks: list[Any] = field(default_factory=list)
+
+
+def reencrypt(
+    model: type[models.Model],
+    *,
+    batch_size: int = 500,
+    after_pk: Any = None,
+    on_batch: Callable[[Rotation], None] | None = None,
+) -> Rotation:
+    """Re-encrypt every encrypted column of ``model`` with the first key of FERNET_KEYS.
+
+    Reads the raw ciphertext in primary-key order, ``batch_size`` rows at a time (memory
+    stays flat), and writes each batch in its own transaction, so it is safe to stop at
+    any point: every row is readable under the old or the new key throughout (keep the
+    old keys in FERNET_KEYS until it has finished). A row whose columns no configured
+    key can decrypt is counted and never rewritten; a row already encrypted with the
+    first key is left as it is; a row changed meanwhile (by the flow) is left to its
+    writer. ``on_batch`` gets each batch's result, with ``rotated_pks``.
+    """
+    db = connections[router.db_for_write(model)]
+    columns = [
+        str(f.column) for f in model._meta.concrete_fields if isinstance(f, EncryptedTextField)
+    ]
+    pk_column = str(model._meta.pk.column)
+    quote = db.ops.quote_name
+    table = quote(model._meta.db_table)
+    selected = ", ".join(quote(c) for c in [pk_column, *columns])
+    assignments = ", ".join(f"{quote(c)} = %s" for c in columns)
+    fernet = get_fernet()
+    primary = build_fernet(primary_only=True)
+    total = Rotation()
+    while True:
+        with db.cursor() as cursor:
+            if after_pk is None:
+                cursor.execute(
+                    f"SELECT {selected} FROM {table} ORDER BY {quote(pk_column)} LIMIT %s",  # noqa: S608
+                    [batch_size],
+                )
+            else:
+                cursor.execute(
+                    f"SELECT {selected} FROM {table} WHERE {quote(pk_column)} > %s "  # noqa: S608
+                    f"ORDER BY {quote(pk_column)} LIMIT %s",
+                    [after_pk, batch_size],
+                )
+            rows = cursor.fetchall()
+        if not rows:
+            return total
+        batch = Rotation()
+        updates: list[tuple[Any, list[bytes | None], list[bytes | None]]] = []
+        for pk, *values in rows:
+            old: list[bytes | None] = [None if v is None else bytes(v) for v in values]
+            try:
+                if all(v is None or _readable_by(primary, v) for v in old):
+                    batch.current += 1
+                    continue
+                new: list[bytes | None] = [None if v is None else fernet.rotate(v) for v in old]
+            except InvalidToken:
+                batch.unreadable += 1
+                continue
+            updates.append((pk, new, old))
+        with transaction.atomic(using=db.alias), db.cursor() as cursor:
+            for pk, new, old in updates:
+                # Compare-and-set: a row the flow rewrote meanwhile keeps its new value.
+                # A NULL column is compared with IS NULL (NULL = NULL is never true).
+                unchanged = " AND ".join(
+                    f"{quote(c)} IS NULL" if v is None else f"{quote(c)} = %s"
+                    for c, v in zip(columns, old, strict=True)
+                )
+                cursor.execute(
+                    f"UPDATE {table} SET {assignments} "  # noqa: S608
+                    f"WHERE {quote(pk_column)} = %s AND {unchanged}",
+                    [
+                        *(_binary(db, v) for v in new),
+                        pk,
+                        *(_binary(db, v) for v in old if v is not None),
+                    ],
+                )
+                if cursor.rowcount == 1:
+                    batch.rotated += 1
+                    batch.rotated_pks.append(pk)
+                else:
+                    batch.changed_meanwhile += 1
+            if on_batch is not None:
+                on_batch(batch)
+        total.rotated += batch.rotated
+        total.current += batch.current
+        total.unreadable += batch.unreadable
+        total.changed_meanwhile += batch.changed_meanwhile
+        after_pk = rows[-1][0]
+
+
+def _readable_by(key: Fernet, value: bytes) -> bool:
+    try:
+        key.decrypt(value)
+    except InvalidToken:
+        return False
+    return True
+
+
+def _binary(db: Any, value: bytes | None) -> Any:
+    return None if value is None else db.Database.Binary(value)

@@ -31,7 +31,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from django_twitter_oauth import revocation, signals
 from django_twitter_oauth.client import TwitterClient
-from django_twitter_oauth.conf import app_settings, granted_level
+from django_twitter_oauth.conf import OOB, app_settings, granted_level
 from django_twitter_oauth.exceptions import (
     AccountConflict,
     ExpiredRequestToken,
@@ -106,6 +106,10 @@ def _well_formed(value: str) -> bool:
     return bool(value) and len(value) <= MAX_PARAMETER and value.isascii() and value.isprintable()
 
 
+def _hash(flow_key: str) -> str:
+    return hashlib.sha256(flow_key.encode()).hexdigest()
+
+
 def _flow_key_hash(session: SessionBase, *, create: bool) -> str:
     key = session.get(FLOW_KEY_SESSION)
     if not isinstance(key, str):
@@ -113,7 +117,7 @@ def _flow_key_hash(session: SessionBase, *, create: bool) -> str:
             return ""
         key = secrets.token_urlsafe(32)
         session[FLOW_KEY_SESSION] = key
-    return hashlib.sha256(key.encode()).hexdigest()
+    return _hash(key)
 
 
 def _user(request: HttpRequest) -> Any:
@@ -147,16 +151,39 @@ def begin(
     user = _user(request)
     if user is None and not app_settings.SIGN_IN:
         raise SignInRefused(SIGN_IN_OFF)
+    return _start(
+        user=user,
+        flow_key_hash=_flow_key_hash(request.session, create=True),
+        callback=callback_url(request),
+        access_type=app_settings.ACCESS_TYPE,
+        next_url=next_url,
+        force_login=force_login,
+        screen_name=screen_name,
+        authorize=authorize,
+    )
+
+
+def _start(
+    *,
+    user: Any,
+    flow_key_hash: str,
+    callback: str,
+    access_type: str | None,
+    next_url: str = "",
+    force_login: bool = False,
+    screen_name: str = "",
+    authorize: bool = False,
+) -> Begun:
     twitter = TwitterClient()
-    result = twitter.fetch_request_token(callback_url(request), app_settings.ACCESS_TYPE)
+    result = twitter.fetch_request_token(callback, access_type)
     RequestToken.objects.create(
         token=result.token,
         secret=result.secret,
-        flow_key_hash=_flow_key_hash(request.session, create=True),
+        flow_key_hash=flow_key_hash,
         user=user,
         next_url=next_url,
     )
-    oob = app_settings.is_oob
+    oob = callback == OOB
     url = twitter.authorization_url(
         result.token,
         authenticate=not (authorize or oob),
@@ -166,21 +193,40 @@ def begin(
     return Begun(authorization_url=url, oauth_token=result.token, oob=oob)
 
 
+def begin_pin(
+    user: Any, *, access_type: str | None = None, force_login: bool = False
+) -> tuple[Begun, str]:
+    """The PIN flow for a terminal (``twitter_oauth_connect``): a request token with
+    ``oob`` for ``user``. Returns where to send the user and the flow key that
+    :func:`complete_pin` needs (the terminal holds it instead of a session)."""
+    flow_key = secrets.token_urlsafe(32)
+    begun = _start(
+        user=user,
+        flow_key_hash=_hash(flow_key),
+        callback=OOB,
+        access_type=access_type or app_settings.ACCESS_TYPE,
+        force_login=force_login,
+    )
+    return begun, flow_key
+
+
 def find_pending(request: HttpRequest, oauth_token: str) -> RequestToken:
     """This browser's pending authorization for ``oauth_token`` (not consumed).
 
     Raises InvalidCallback (malformed), UnknownRequestToken (none, or used),
     ForeignRequestToken (another browser's, or started by another signed-in user).
     """
+    return _find(oauth_token, _flow_key_hash(request.session, create=False), _user(request))
+
+
+def _find(oauth_token: str, flow_key_hash: str, user: Any) -> RequestToken:
     if not _well_formed(oauth_token):
         raise InvalidCallback()
     found = RequestToken.objects.filter(token=oauth_token).first()
     if found is None:
         raise UnknownRequestToken()
-    flow_key_hash = _flow_key_hash(request.session, create=False)
     if not flow_key_hash or not secrets.compare_digest(flow_key_hash, found.flow_key_hash):
         raise ForeignRequestToken()
-    user = _user(request)
     if found.user_id is not None and (user is None or user.pk != found.user_id):
         raise ForeignRequestToken()
     return found
@@ -193,9 +239,8 @@ def pin_authorization_url(oauth_token: str, *, force_login: bool, screen_name: s
     )
 
 
-def _claim(request: HttpRequest, oauth_token: str) -> RequestToken:
-    """The pending authorization for ``oauth_token``, removed so it is used only once."""
-    pending = find_pending(request, oauth_token)
+def _claim(pending: RequestToken) -> RequestToken:
+    """Remove the pending authorization, so it is used only once."""
     # The DELETE is the claim: of two concurrent callbacks only one deletes the row.
     deleted, _ = RequestToken.objects.filter(pk=pending.pk).delete()
     if not deleted:
@@ -215,10 +260,34 @@ def complete(request: HttpRequest, oauth_token: str, verifier: str) -> Completed
     """
     if not _well_formed(verifier):
         raise InvalidCallback()
-    pending = _claim(request, oauth_token)
+    pending = _claim(find_pending(request, oauth_token))
     if pending.user_id is None and not app_settings.SIGN_IN:
         # Begun while sign-in was on; it has been switched off since.
         raise SignInRefused(SIGN_IN_OFF)
+    connect_user = _user(request) if pending.user_id is not None else None
+    return _exchange(request, pending, verifier, connect_user, app_settings.ACCESS_TYPE)
+
+
+def complete_pin(
+    user: Any, flow_key: str, oauth_token: str, pin: str, *, access_type: str | None = None
+) -> Completed:
+    """Finish :func:`begin_pin` with the PIN the user typed; the token is linked to
+    ``user``. ``access_type`` is the one given to :func:`begin_pin` (should Twitter not
+    say which level it granted, it is assumed from it). ``authorization_completed`` is
+    sent with ``request=None``."""
+    if not _well_formed(pin):
+        raise InvalidCallback()
+    pending = _claim(_find(oauth_token, _hash(flow_key), user))
+    return _exchange(None, pending, pin, user, access_type or app_settings.ACCESS_TYPE)
+
+
+def _exchange(
+    request: HttpRequest | None,
+    pending: RequestToken,
+    verifier: str,
+    connect_user: Any,
+    access_type: str | None,
+) -> Completed:
     twitter = TwitterClient()
     result = twitter.fetch_access_token(pending.token, pending.secret, verifier)
     twitter_user_id, screen_name, access_level = (
@@ -232,10 +301,7 @@ def complete(request: HttpRequest, oauth_token: str, verifier: str) -> Completed
         access_level = access_level or credentials.access_level
     # Twitter sends x-access-level on every OAuth answer; should it not, assume what it
     # grants for this app's permission and the requested access type.
-    access_level = access_level or granted_level(
-        app_settings.APP_PERMISSION, app_settings.ACCESS_TYPE
-    )
-    connect_user = _user(request) if pending.user_id is not None else None
+    access_level = access_level or granted_level(app_settings.APP_PERMISSION, access_type)
     store = functools.partial(
         _store,
         request,
@@ -267,7 +333,7 @@ def complete(request: HttpRequest, oauth_token: str, verifier: str) -> Completed
 
 @transaction.atomic
 def _store(
-    request: HttpRequest,
+    request: HttpRequest | None,
     *,
     connect_user: Any,
     twitter_user_id: str,

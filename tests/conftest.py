@@ -1,3 +1,17 @@
 """The project's tests use the fake Twitter's pytest plugin as the app's users would."""
 
+from __future__ import annotations
+
+import pytest
+from pytest_django.live_server_helper import LiveServer
+
 pytest_plugins = ["django_twitter_oauth.testing.pytest_plugin"]
+
+
+@pytest.fixture(scope="session")
+def live_server(django_db_setup: None, live_server: LiveServer) -> LiveServer:
+    """pytest-django's live server, started once the test database exists. Started
+    before, on SQLite (NAME ":memory:" in tests/settings.py, a file once testing) it
+    would take the test's own connection for an in-memory one, share it with its
+    threads and close it after every request, under the test's feet."""
+    return live_server

@@ -6,6 +6,7 @@ to run the same suite on PostgreSQL.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import tempfile
 from typing import Any
@@ -49,6 +50,12 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django_twitter_oauth",
     "django_twitter_oauth.sandbox",
+    # Task backends the enqueue path is proven on, with real workers (test_tasks.py).
+    "django_tasks_db",
+    "django_rq",
+    "django_tasks_rq",
+    # Django 5.2: the django-tasks backport (Django 6 has django.tasks built in).
+    *(["django_tasks"] if importlib.util.find_spec("django.tasks") is None else []),
 ]
 
 MIDDLEWARE = [
@@ -95,3 +102,24 @@ TWITTER_OAUTH_CONSUMER_KEY = "tests-consumer-key"
 TWITTER_OAUTH_CONSUMER_SECRET = "tests-consumer-secret"  # noqa: S105
 # The sandbox is served by tests/urls.py; DEBUG is off here, as in production.
 TWITTER_OAUTH_SANDBOX_ALLOWED = True
+
+# Tasks: run in-process by default. The worker subprocesses of test_tasks.py get
+# TEST_TASKS_BACKEND=db|rq (the test process switches with override_settings).
+# Conditional expressions, not if statements: this file is measured for coverage, and
+# only one side of a version or environment switch can run in one process.
+_TASKS_MODULE = "django.tasks" if importlib.util.find_spec("django.tasks") else "django_tasks"
+TASK_BACKENDS = {
+    "immediate": f"{_TASKS_MODULE}.backends.immediate.ImmediateBackend",
+    "dummy": f"{_TASKS_MODULE}.backends.dummy.DummyBackend",
+    "db": "django_tasks_db.DatabaseBackend",
+    "rq": "django_tasks_rq.RQBackend",
+}
+TASKS = {"default": {"BACKEND": TASK_BACKENDS[os.environ.get("TEST_TASKS_BACKEND", "immediate")]}}
+RQ_QUEUES = {"default": {"URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")}}
+# Worker subprocesses reach the sandbox served by the test's live server; the test
+# process keeps the setting's default (test_conf.py checks it).
+globals().update(
+    {"TWITTER_OAUTH_API_URL": os.environ["TEST_TWITTER_OAUTH_API_URL"]}
+    if os.environ.get("TEST_TWITTER_OAUTH_API_URL")
+    else {}
+)

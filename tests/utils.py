@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.contrib.sessions.backends.base import SessionBase
 from django.contrib.sessions.backends.db import SessionStore
+from django.db import connection
 from django.http import HttpRequest
 from django.test import RequestFactory
 
 from django_twitter_oauth import signals
 from django_twitter_oauth.models import AccessToken
+from django_twitter_oauth.testing.provider import FakeProvider
+from django_twitter_oauth.testing.store import CacheStore
+
+#: The repository: what a ``manage.py`` subprocess needs on its PYTHONPATH.
+ROOT = Path(__file__).resolve().parent.parent
 
 # Secrets that look like Twitter's, so a leak is easy to spot in any output.
 TOKEN = "6253282-eWudHldSbIaelX7swmsiHImEL4KinwaGloHANdrY"
@@ -101,3 +112,82 @@ class SignalRecorder:
         """The arguments of the one signal sent, which must be ``name``."""
         assert self.names == [name]
         return self.sent[0][1]
+
+
+# -- management commands as subprocesses --------------------------------------------------
+# A subprocess cannot use the in-process FakeTwitter: it talks to the sandbox served by
+# pytest-django's live_server (same process as the test, so the test reads and seeds the
+# sandbox's state through CacheStore), and to the test database, which the test must
+# commit to (``django_db(transaction=True)``).
+
+_SCHEMES = {"sqlite": "sqlite", "postgresql": "postgres"}
+
+
+def database_url() -> str:
+    """DATABASE_URL for the test database (on SQLite a file, see tests/settings.py)."""
+    db = connection.settings_dict
+    auth = ":".join(str(db[key]) for key in ("USER", "PASSWORD") if db[key])
+    host = ":".join(str(db[key]) for key in ("HOST", "PORT") if db[key])
+    netloc = "@".join(part for part in (auth, host) if part)
+    return f"{_SCHEMES[connection.vendor]}://{netloc}/{db['NAME']}"
+
+
+def sandbox_caches(location: str) -> dict[str, Any]:
+    """CACHES for the sandbox of one test (``override_settings``): a fresh cache, roomy
+    enough for its tokens and nonces. The default local-memory cache holds 300 entries
+    and would silently forget tokens; it is also shared by the whole run."""
+    return {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": location,
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        }
+    }
+
+
+def sandbox_provider(live_server_url: str) -> FakeProvider:
+    """The sandbox's fake Twitter as the live server serves it: tokens added or
+    approved here are the ones a subprocess meets over HTTP."""
+    return FakeProvider(
+        settings.TWITTER_OAUTH_CONSUMER_KEY,
+        settings.TWITTER_OAUTH_CONSUMER_SECRET,
+        api_url=f"{live_server_url}/sandbox",
+        store=CacheStore(),
+    )
+
+
+def manage_env(live_server_url: str = "", *, pythonpath: str = "") -> dict[str, str]:
+    """The environment of a ``manage.py`` subprocess: the test database and, given the
+    live server's URL, its sandbox as Twitter."""
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "PYTHONPATH": os.pathsep.join(path for path in (str(ROOT), pythonpath) if path),
+        "PYTHONUNBUFFERED": "1",
+        "TEST_TWITTER_OAUTH_API_URL": f"{live_server_url}/sandbox" if live_server_url else "",
+    }
+
+
+def manage_args(*args: str, settings_module: str = "tests.settings") -> list[str]:
+    """The command line of ``manage.py <args>``, as ``python -m django``."""
+    return [sys.executable, "-m", "django", *args, "--settings", settings_module]
+
+
+def manage(
+    *args: str,
+    env: dict[str, str],
+    settings_module: str = "tests.settings",
+    stdin: str = "",
+    timeout: float = 60,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``manage.py <args>`` to the end (killed after ``timeout`` seconds)."""
+    return subprocess.run(
+        manage_args(*args, settings_module=settings_module),
+        cwd=ROOT,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+    )
