@@ -31,8 +31,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.sessions",
     "django.contrib.staticfiles",
-    "django_twitter_oauth",
+    # Before the app, so that example/templates/twitter_oauth/base.html overrides its
+    # base template: the app's pages (PIN, errors, cancelled) get the site's layout.
     "example",
+    "django_twitter_oauth",
 ]
 
 MIDDLEWARE = [
@@ -66,6 +68,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "example.context_processors.twitter_mode",
             ]
         },
     }
@@ -88,3 +91,17 @@ else:
     TWITTER_OAUTH_CONSUMER_KEY = "example-consumer-key"
     TWITTER_OAUTH_CONSUMER_SECRET = "example-consumer-secret"  # noqa: S105
     TWITTER_OAUTH_API_URL = os.environ.get("SANDBOX_URL", "http://127.0.0.1:8000/sandbox")
+    # The sandbox keeps tokens and nonces in a cache: local memory is fine for runserver,
+    # but not with the default 300-entry limit, which would forget tokens.
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "sandbox": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "twitter-oauth-sandbox",
+            "OPTIONS": {"MAX_ENTRIES": 1_000_000},
+        },
+    }
+    TWITTER_OAUTH_SANDBOX_CACHE = "sandbox"
+# "oob" switches the site to the PIN flow (the begin view then leads to a PIN page).
+if os.environ.get("TWITTER_OAUTH_CALLBACK_URL"):
+    TWITTER_OAUTH_CALLBACK_URL = os.environ["TWITTER_OAUTH_CALLBACK_URL"]

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -12,11 +11,7 @@ from django_twitter_oauth.models import AccessToken
 
 
 def _context(request: HttpRequest, **extra: object) -> dict[str, object]:
-    return {
-        "real_twitter": getattr(settings, "USES_REAL_TWITTER", False),
-        "api_url": app_settings.API_URL,
-        **extra,
-    }
+    return extra
 
 
 def home(request: HttpRequest) -> HttpResponse:
