@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.core.management.base import CommandError, OutputWrapper
 from django.db import connection, connections
@@ -36,55 +35,22 @@ from django_twitter_oauth.management.commands.twitter_oauth_revoke import (
 )
 from django_twitter_oauth.models import AccessToken, TokenEvent
 from django_twitter_oauth.testing import FakeTwitter
-from django_twitter_oauth.testing.provider import INVALIDATE_TOKEN, FakeProvider, twitter_error
+from django_twitter_oauth.testing.provider import INVALIDATE_TOKEN, twitter_error
 from tests.utils import (
     ROOT,
-    make_token,
+    credentials,
     make_user,
     manage,
     manage_args,
     manage_env,
     sandbox_caches,
 )
+from tests.utils import hold_tokens as hold
 from tests.utils import sandbox_provider as sandbox
 
 pytestmark = pytest.mark.django_db
 
 NOT_PERMITTED = twitter_error(87, "Client is not permitted to perform this action.")
-
-
-def credentials(number: int) -> tuple[str, str]:
-    """An access token and secret that look like Twitter's and are easy to spot."""
-    return f"{number}-revokeTOKENrevokeTOKEN{number:05d}", f"revokeSECRET{number:05d}secretSECRET"
-
-
-def hold(
-    count: int,
-    *,
-    twitter: FakeTwitter | FakeProvider | None = None,
-    user: User | None = None,
-    start: int = 1,
-    **extra: Any,
-) -> list[AccessToken]:
-    """``count`` tokens the site holds (twitter ids ``start``...); Twitter knows them too
-    unless ``twitter`` is None."""
-    user = user or make_user(f"holder{start}")
-    tokens = []
-    for number in range(start, start + count):
-        key, secret = credentials(number)
-        if twitter is not None:
-            twitter.add_access_token(key, secret, user_id=str(number), screen_name=f"user{number}")
-        tokens.append(
-            make_token(
-                user,
-                twitter_user_id=str(number),
-                screen_name=f"user{number}",
-                token=key,
-                secret=secret,
-                **extra,
-            )
-        )
-    return tokens
 
 
 def remaining() -> set[str]:

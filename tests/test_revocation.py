@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import AnonymousUser, User
+from django.contrib.auth.models import AnonymousUser
 from django.db import connection
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
@@ -22,47 +22,16 @@ from django_twitter_oauth.testing.provider import (
     VERIFY_CREDENTIALS,
     twitter_error,
 )
-from tests.utils import make_token, make_user
+from tests.utils import credentials, hold_tokens, make_token, make_user
 
 pytestmark = pytest.mark.django_db
 
 NOT_PERMITTED = twitter_error(87, "Client is not permitted to perform this action.")
 
 
-def credentials(number: int) -> tuple[str, str]:
-    """An access token and secret that look like Twitter's and are easy to spot."""
-    return (
-        f"{number}-tokenTOKENtokenTOKENtoken{number:04d}",
-        f"secretSECRET{number:04d}secretSECRETsecret",
-    )
-
-
-def held(
-    fake: FakeTwitter | None,
-    count: int = 1,
-    *,
-    user: User | None = None,
-    start: int = 1,
-    **extra: Any,
-) -> list[AccessToken]:
+def held(fake: FakeTwitter | None, count: int = 1, **extra: Any) -> list[AccessToken]:
     """``count`` tokens the site holds; Twitter knows them too unless ``fake`` is None."""
-    user = user or make_user(f"holder{start}")
-    tokens = []
-    for number in range(start, start + count):
-        key, secret = credentials(number)
-        if fake is not None:
-            fake.add_access_token(key, secret, user_id=str(number), screen_name=f"user{number}")
-        tokens.append(
-            make_token(
-                user,
-                twitter_user_id=str(number),
-                screen_name=f"user{number}",
-                token=key,
-                secret=secret,
-                **extra,
-            )
-        )
-    return tokens
+    return hold_tokens(count, twitter=fake, **extra)
 
 
 def secrets_of(tokens: list[AccessToken]) -> list[str]:

@@ -191,3 +191,40 @@ def manage(
         check=False,
         timeout=timeout,
     )
+
+
+def credentials(number: int) -> tuple[str, str]:
+    """An access token and secret that look like Twitter's and are easy to spot."""
+    return (
+        f"{number}-tokenTOKENtokenTOKENtoken{number:05d}",
+        f"secretSECRET{number:05d}secretSECRETsecret",
+    )
+
+
+def hold_tokens(
+    count: int,
+    *,
+    twitter: Any = None,
+    user: User | None = None,
+    start: int = 1,
+    **extra: Any,
+) -> list[AccessToken]:
+    """``count`` tokens the site holds (Twitter ids ``start``...), with
+    :func:`credentials`; ``twitter`` (a FakeTwitter or FakeProvider) knows them too."""
+    user = user or make_user(f"holder{start}")
+    tokens = []
+    for number in range(start, start + count):
+        key, secret = credentials(number)
+        if twitter is not None:
+            twitter.add_access_token(key, secret, user_id=str(number), screen_name=f"user{number}")
+        tokens.append(
+            make_token(
+                user,
+                twitter_user_id=str(number),
+                screen_name=f"user{number}",
+                token=key,
+                secret=secret,
+                **extra,
+            )
+        )
+    return tokens
