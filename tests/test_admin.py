@@ -20,8 +20,8 @@ from django_twitter_oauth.testing.provider import (
     VERIFY_CREDENTIALS,
     twitter_error,
 )
-from tests.test_revocation import credentials, held, received, secrets_of
-from tests.utils import make_user
+from tests.test_revocation import held, received, secrets_of
+from tests.utils import credentials, make_user
 
 __all__ = ["received"]  # the fixture, shared with test_revocation
 
