@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: test test-sqlite test-postgres lint typecheck docs build clean help demo
+.PHONY: test test-sqlite test-postgres lint typecheck docs build bench clean help demo
 
 help:
 	@echo "make demo           serve the example site on http://127.0.0.1:8000"
@@ -17,6 +17,7 @@ help:
 	@echo "make test-postgres  the suite on PostgreSQL only"
 	@echo "make lint           ruff check and ruff format --check"
 	@echo "make typecheck      mypy --strict with the django-stubs plugin"
+	@echo "make bench          the bulk-revocation benchmark (benchmarks/README.md)"
 	@echo "make docs           build the Sphinx docs warning-free (docs/_build/html)"
 	@echo "make build          build the sdist and wheel, twine check, check the wheel's contents"
 
@@ -54,6 +55,10 @@ lint: $(BIN)/.installed-dev
 
 typecheck: $(BIN)/.installed-dev
 	$(BIN)/mypy django_twitter_oauth tests
+
+# Figures, not tests: see benchmarks/README.md (takes a few minutes).
+bench: $(BIN)/.installed-test
+	$(BIN)/python benchmarks/revoke.py --tokens 1000 10000 --workers 8 --latency 0.05
 
 docs: $(BIN)/.installed-dev
 	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html

@@ -38,41 +38,13 @@ from django_twitter_oauth.tasks import RevocationIncomplete, enqueue_revocation,
 from django_twitter_oauth.testing import FakeTwitter
 from django_twitter_oauth.testing.provider import INVALIDATE_TOKEN, FakeProvider, twitter_error
 from django_twitter_oauth.testing.store import CacheStore
-from tests.utils import make_token, make_user
+from tests.utils import hold_tokens
 
 REPO = Path(__file__).resolve().parent.parent
 #: Longest wait for worker subprocesses to do all the work (they take a few seconds).
 WORKERS_TIMEOUT = 90.0
 NOT_PERMITTED = twitter_error(87, "Client is not permitted to perform this action.")
 SUMMARY_KEYS = {"revoked", "already_invalid", "discarded", "failed", "not_attempted"}
-
-
-def credentials(number: int) -> tuple[str, str]:
-    """An access token and secret that look like Twitter's and are easy to spot."""
-    return (
-        f"{number}-taskTOKENtaskTOKENtask{number:04d}",
-        f"taskSECRET{number:04d}taskSECRETtaskSECRET",
-    )
-
-
-def held(add_at_twitter: Callable[..., None] | None, count: int) -> list[AccessToken]:
-    """``count`` tokens the site holds (one user each); Twitter knows them too when
-    ``add_at_twitter`` (a fake's add_access_token) is given."""
-    tokens = []
-    for number in range(1, count + 1):
-        key, secret = credentials(number)
-        if add_at_twitter is not None:
-            add_at_twitter(key, secret, user_id=str(number), screen_name=f"user{number}")
-        tokens.append(
-            make_token(
-                make_user(f"holder{number}"),
-                twitter_user_id=str(number),
-                screen_name=f"user{number}",
-                token=key,
-                secret=secret,
-            )
-        )
-    return tokens
 
 
 def ids(tokens: list[AccessToken]) -> list[int]:
@@ -97,7 +69,7 @@ def events(action: str) -> collections.Counter[str]:
 def test_revoke_tokens_revokes_exactly_the_given_ids_that_still_exist(
     fake_twitter: FakeTwitter,
 ) -> None:
-    tokens = held(fake_twitter.add_access_token, 5)
+    tokens = hold_tokens(5, twitter=fake_twitter)
     gone = tokens[3]
     gone_id = gone.pk
     gone.delete()  # deleted since the task was enqueued
@@ -127,7 +99,7 @@ def test_revoke_tokens_revokes_exactly_the_given_ids_that_still_exist(
 
 @pytest.mark.django_db
 def test_running_the_same_task_again_is_harmless(fake_twitter: FakeTwitter) -> None:
-    tokens = held(fake_twitter.add_access_token, 3)
+    tokens = hold_tokens(3, twitter=fake_twitter)
     first = tasks.revoke_tokens.enqueue(ids(tokens), False, "breach")
     again = tasks.revoke_tokens.enqueue(ids(tokens), False, "breach")
     assert first.return_value is not None and again.return_value is not None
@@ -143,7 +115,7 @@ def test_running_the_same_task_again_is_harmless(fake_twitter: FakeTwitter) -> N
 def test_token_twitter_already_forgot_counts_as_already_invalid(
     fake_twitter: FakeTwitter,
 ) -> None:
-    tokens = held(fake_twitter.add_access_token, 2)
+    tokens = hold_tokens(2, twitter=fake_twitter)
     fake_twitter.invalidate(tokens[0].token)
     result = tasks.revoke_tokens.enqueue(ids(tokens))
     assert result.return_value is not None
@@ -153,7 +125,7 @@ def test_token_twitter_already_forgot_counts_as_already_invalid(
 
 @pytest.mark.django_db
 def test_discard_deletes_without_calling_twitter(fake_twitter: FakeTwitter) -> None:
-    tokens = held(fake_twitter.add_access_token, 3)
+    tokens = hold_tokens(3, twitter=fake_twitter)
     result = tasks.revoke_tokens.enqueue(ids(tokens[:2]), True)
     assert result.return_value is not None
     assert result.return_value["discarded"] == 2
@@ -170,7 +142,7 @@ def test_discard_deletes_without_calling_twitter(fake_twitter: FakeTwitter) -> N
 def test_failure_fails_the_task_with_the_summary_and_keeps_the_token(
     fake_twitter: FakeTwitter,
 ) -> None:
-    tokens = held(fake_twitter.add_access_token, 3)
+    tokens = hold_tokens(3, twitter=fake_twitter)
     fake_twitter.fail(INVALIDATE_TOKEN, status=403, body=NOT_PERMITTED)
     result = tasks.revoke_tokens.enqueue(ids(tokens), False, "", 1)  # one worker: in order
     assert result.status == "FAILED"
@@ -194,7 +166,7 @@ def test_failure_fails_the_task_with_the_summary_and_keeps_the_token(
 
 @pytest.mark.django_db
 def test_revocation_incomplete_carries_the_summary(fake_twitter: FakeTwitter) -> None:
-    [token] = held(fake_twitter.add_access_token, 1)
+    [token] = hold_tokens(1, twitter=fake_twitter)
     fake_twitter.fail(INVALIDATE_TOKEN, status=403, body=NOT_PERMITTED)
     with pytest.raises(RevocationIncomplete) as raised:
         tasks.revoke_tokens.call([token.pk])
@@ -210,7 +182,7 @@ def test_revocation_incomplete_carries_the_summary(fake_twitter: FakeTwitter) ->
 def test_rate_limit_beyond_max_wait_fails_the_task_with_the_rest_not_attempted(
     fake_twitter: FakeTwitter,
 ) -> None:
-    tokens = held(fake_twitter.add_access_token, 3)
+    tokens = hold_tokens(3, twitter=fake_twitter)
     fake_twitter.rate_limit(INVALIDATE_TOKEN, reset_in=900)
     result = tasks.revoke_tokens.enqueue(ids(tokens), False, "", 1)
     assert result.status == "FAILED"
@@ -223,7 +195,7 @@ def test_rate_limit_beyond_max_wait_fails_the_task_with_the_rest_not_attempted(
 
 @pytest.mark.django_db
 def test_id_batches_reads_the_selection_in_pk_order_by_keyset() -> None:
-    tokens = held(None, 7)
+    tokens = hold_tokens(7)
     odd = AccessToken.objects.exclude(twitter_user_id__in=["2", "4"]).order_by("-screen_name")
     assert list(id_batches(odd, 2)) == [
         [tokens[0].pk, tokens[2].pk],
@@ -236,7 +208,7 @@ def test_id_batches_reads_the_selection_in_pk_order_by_keyset() -> None:
 
 @pytest.mark.django_db
 def test_id_batches_continue_after_the_last_id_when_rows_go_meanwhile() -> None:
-    tokens = held(None, 6)
+    tokens = hold_tokens(6)
     batches = id_batches(AccessToken.objects.all(), 2)
     assert next(batches) == ids(tokens[:2])
     AccessToken.objects.filter(pk__in=[tokens[0].pk, tokens[2].pk]).delete()
@@ -261,7 +233,7 @@ def dummy_backend() -> Iterator[Any]:
 def test_enqueue_revocation_enqueues_one_task_per_batch(
     dummy_backend: Any, count: int, batch_size: int
 ) -> None:
-    tokens = held(None, count)
+    tokens = hold_tokens(count)
     results = enqueue_revocation(AccessToken.objects.all(), batch_size=batch_size)
     assert len(results) == math.ceil(count / batch_size)
     assert [result.status for result in results] == ["READY"] * len(results)
@@ -274,7 +246,7 @@ def test_enqueue_revocation_enqueues_one_task_per_batch(
 
 @pytest.mark.django_db
 def test_enqueue_revocation_passes_discard_reason_and_workers(dummy_backend: Any) -> None:
-    tokens = held(None, 2)
+    tokens = hold_tokens(2)
     enqueue_revocation(
         AccessToken.objects.all(), batch_size=5, discard=True, reason="moved", workers=2
     )
@@ -287,7 +259,7 @@ def test_enqueue_revocation_passes_discard_reason_and_workers(dummy_backend: Any
 def test_command_enqueue_with_the_immediate_backend_does_the_work(
     fake_twitter: FakeTwitter,
 ) -> None:
-    tokens = held(fake_twitter.add_access_token, 5)
+    tokens = hold_tokens(5, twitter=fake_twitter)
     out = io.StringIO()
     call_command(
         "twitter_oauth_revoke", "--all", "--noinput", "--enqueue", "--batch-size", "2", stdout=out
@@ -301,7 +273,7 @@ def test_command_enqueue_with_the_immediate_backend_does_the_work(
 
 @pytest.mark.django_db
 def test_command_enqueue_discard(fake_twitter: FakeTwitter) -> None:
-    held(fake_twitter.add_access_token, 3)
+    hold_tokens(3, twitter=fake_twitter)
     out = io.StringIO()
     call_command(
         "twitter_oauth_revoke",
@@ -460,7 +432,7 @@ DB_TOKENS, DB_BATCH, DB_TASKS = 40, 5, 8
 @pytest.mark.django_db(transaction=True)
 def test_two_db_workers_revoke_every_token_exactly_once(live_server: Any, tmp_path: Path) -> None:
     provider = sandbox(live_server)
-    tokens = held(provider.add_access_token, DB_TOKENS)
+    tokens = hold_tokens(DB_TOKENS, twitter=provider)
     env = worker_env(live_server, "db")
     workers: list[Worker] = []
     try:
@@ -522,7 +494,7 @@ def test_rq_worker_revokes_every_token_exactly_once(live_server: Any, tmp_path: 
     try:
         client.flushdb()
         provider = sandbox(live_server)
-        tokens = held(provider.add_access_token, RQ_TOKENS)
+        tokens = hold_tokens(RQ_TOKENS, twitter=provider)
         with override_settings(TASKS=rq_tasks):
             assert f"Enqueued {RQ_TASKS} task(s)" in enqueue_all(RQ_BATCH)
         # --burst: work until the queue is empty, then exit.
