@@ -24,7 +24,12 @@ from django.utils.translation import ngettext
 from django_twitter_oauth import revocation
 from django_twitter_oauth.conf import app_settings
 from django_twitter_oauth.exceptions import TokenDecryptionError
-from django_twitter_oauth.models import AccessToken, RequestToken, TokenEvent
+from django_twitter_oauth.models import (
+    AccessToken,
+    AccessTokenQuerySet,
+    RequestToken,
+    TokenEvent,
+)
 
 SECRET_COLUMNS = ("token", "secret")
 
@@ -45,10 +50,12 @@ class StaleFilter(admin.SimpleListFilter):
         return [("yes", _("No (stale)")), ("no", _("Yes"))]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        # The model's own definition of stale (AccessTokenQuerySet), not a copy of it.
+        tokens = cast(AccessTokenQuerySet, queryset)
         if self.value() == "yes":
-            return queryset.exclude(app_permission=app_settings.APP_PERMISSION)
+            return tokens.stale()
         if self.value() == "no":
-            return queryset.filter(app_permission=app_settings.APP_PERMISSION)
+            return tokens.current()
         return queryset
 
 

@@ -106,10 +106,5 @@ class Settings:
         """Seconds the sandbox waits before answering each API call (0: none)."""
         return _get("SANDBOX_LATENCY", 0)  # type: ignore[no-any-return]
 
-    @property
-    def is_oob(self) -> bool:
-        """True when the site uses the PIN flow (``CALLBACK_URL = "oob"``)."""
-        return self.CALLBACK_URL == OOB
-
 
 app_settings = Settings()

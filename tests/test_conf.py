@@ -64,12 +64,6 @@ def test_redirect_url_follows_login_redirect_url() -> None:
         assert app_settings.REDIRECT_URL == "/welcome/"
 
 
-def test_is_oob() -> None:
-    assert not app_settings.is_oob
-    with override_settings(TWITTER_OAUTH_CALLBACK_URL="oob"):
-        assert app_settings.is_oob
-
-
 def test_sandbox_allowed_defaults_to_false(settings: object) -> None:
     del settings.TWITTER_OAUTH_SANDBOX_ALLOWED  # type: ignore[attr-defined]
     assert app_settings.SANDBOX_ALLOWED is False
