@@ -40,6 +40,10 @@ DATABASES: dict[str, Any] = {
         }
     )
 }
+# Runs side by side on one PostgreSQL server need test databases of their own.
+DATABASES["default"].setdefault("TEST", {}).update(
+    {"NAME": os.environ["TEST_DATABASE_NAME"]} if os.environ.get("TEST_DATABASE_NAME") else {}
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 INSTALLED_APPS = [
