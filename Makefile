@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: test test-sqlite test-postgres lint typecheck docs build bench clean help demo
+.PHONY: test test-sqlite test-postgres lint typecheck security docs build bench clean help demo
 
 help:
 	@echo "make demo           serve the example site on http://127.0.0.1:8000"
@@ -17,6 +17,7 @@ help:
 	@echo "make test-postgres  the suite on PostgreSQL only"
 	@echo "make lint           ruff check and ruff format --check"
 	@echo "make typecheck      mypy --strict with the django-stubs plugin"
+	@echo "make security       bandit, pip-audit and check --deploy of the example's production settings"
 	@echo "make bench          the bulk-revocation benchmark (benchmarks/README.md)"
 	@echo "make docs           build the Sphinx docs warning-free (docs/_build/html)"
 	@echo "make build          build the sdist and wheel, twine check, check the wheel's contents"
@@ -55,6 +56,19 @@ lint: $(BIN)/.installed-dev
 
 typecheck: $(BIN)/.installed-dev
 	$(BIN)/mypy django_twitter_oauth tests
+
+# bandit: nothing above low severity (each waiver is justified inline with `# nosec`).
+# pip-audit: no installed dependency with a known vulnerability (.ci/audit.py says how
+# many it could audit). check --deploy: the example's production settings, no warning.
+security: $(BIN)/.installed-dev
+	$(BIN)/bandit -q -r django_twitter_oauth example_project --severity-level medium
+	$(BIN)/python .ci/audit.py
+	cd example_project && env DJANGO_SETTINGS_MODULE=example.settings_production \
+		DJANGO_SECRET_KEY=ci-check-deploy-x7Qm2vR9kLp4sWz8nB3cF6hJ1dG5yT0uAq \
+		DJANGO_ALLOWED_HOSTS=example.com FERNET_KEYS=ci-check-deploy \
+		TWITTER_OAUTH_CONSUMER_KEY=ci TWITTER_OAUTH_CONSUMER_SECRET=ci \
+		DATABASE_URL=sqlite:///:memory: \
+		../$(BIN)/python manage.py check --deploy --fail-level WARNING
 
 # Figures, not tests: see benchmarks/README.md (takes a few minutes).
 bench: $(BIN)/.installed-test

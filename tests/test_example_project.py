@@ -107,3 +107,54 @@ def test_demo_serves_the_site_and_its_sandbox(tmp_path: Path) -> None:
         watchdog.cancel()
         server.terminate()
         server.communicate(timeout=10)  # reaps it and closes the pipe
+
+
+def production_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("TWITTER_OAUTH_", "DJANGO_"))
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE="example.settings_production",
+        # Long and random-looking enough for security.W009; a test value, not a secret.
+        DJANGO_SECRET_KEY="t" * 20 + "-x7Qm2vR9kLp4sWz8nB3cF6hJ1dG5yT0uA",
+        DJANGO_ALLOWED_HOSTS="example.com",
+        FERNET_KEYS="production-test-key",
+        TWITTER_OAUTH_CONSUMER_KEY="production-consumer-key",
+        TWITTER_OAUTH_CONSUMER_SECRET="production-consumer-secret",  # noqa: S106
+        DATABASE_URL=f"sqlite:///{tmp_path / 'production.sqlite3'}",
+    )
+    env.update(overrides)
+    return env
+
+
+def test_production_settings_pass_check_deploy_without_a_warning(tmp_path: Path) -> None:
+    check = manage("check", "--deploy", "--fail-level", "WARNING", env=production_env(tmp_path))
+    assert check.returncode == 0, check.stderr
+    assert "System check identified no issues (0 silenced)." in check.stdout
+    # Real Twitter: the sandbox is not installed in production.
+    apps = manage(
+        "shell",
+        "-c",
+        "from django.conf import settings; print(settings.INSTALLED_APPS)",
+        env=production_env(tmp_path),
+    )
+    assert "django_twitter_oauth" in apps.stdout
+    assert "sandbox" not in apps.stdout
+
+
+def test_development_settings_fail_check_deploy(tmp_path: Path) -> None:
+    # The gate can fail: the demo's settings (DEBUG, an embedded key) do not deploy.
+    env = production_env(tmp_path, DJANGO_SETTINGS_MODULE="example.settings")
+    check = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+    assert check.returncode == 1
+    assert "security.W018" in check.stderr  # DEBUG on
+
+
+def test_production_settings_name_a_missing_secret(tmp_path: Path) -> None:
+    env = production_env(tmp_path)
+    del env["FERNET_KEYS"]
+    check = manage("check", env=env)
+    assert check.returncode == 1
+    assert "KeyError: 'FERNET_KEYS'" in check.stderr
