@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 from pytest_django.live_server_helper import LiveServer
 
-pytest_plugins = ["django_twitter_oauth.testing.pytest_plugin"]
+# tests.leakcheck: after every test, no secret in any output (see that module).
+pytest_plugins = ["django_twitter_oauth.testing.pytest_plugin", "tests.leakcheck"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "leaks_allowed(reason): the test shows a secret by design; tests.leakcheck "
+        "does not look at its outputs.",
+    )
 
 
 @pytest.fixture(scope="session")
