@@ -13,6 +13,7 @@ break each other.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import hashlib
 import logging
@@ -27,6 +28,8 @@ from django.contrib.sessions.backends.base import SessionBase
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.encoding import iri_to_uri
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from django_twitter_oauth import revocation, signals
@@ -34,10 +37,12 @@ from django_twitter_oauth.client import TwitterClient
 from django_twitter_oauth.conf import OOB, app_settings, granted_level
 from django_twitter_oauth.exceptions import (
     AccountConflict,
+    AuthorizationError,
     ExpiredRequestToken,
     ForeignRequestToken,
     InvalidCallback,
     SignInRefused,
+    TokenInvalid,
     UnknownAccount,
     UnknownRequestToken,
 )
@@ -48,10 +53,15 @@ logger = logging.getLogger(__name__)
 FLOW_KEY_SESSION = "_twitter_oauth_flow_key"
 #: Longest oauth_token / oauth_verifier accepted from the browser.
 MAX_PARAMETER = 255
-#: Longest ``next`` URL kept (RequestToken.next_url's max_length).
+#: Longest ``next`` URL kept, counted percent-encoded as it goes into a Location header
+#: (and so within RequestToken.next_url's max_length).
 MAX_NEXT_URL = 2048
 
 SIGN_IN_OFF = "Sign in to this site first, then connect your Twitter account."
+REVOKED_MEANWHILE = (
+    "Access to this Twitter account was revoked while the authorization completed. "
+    "Please start again."
+)
 
 
 @dataclass(frozen=True)
@@ -86,12 +96,15 @@ def safe_next(request: HttpRequest, candidate: str | None) -> str:
     """``candidate`` when it is a safe redirect target on this site, else ``""``.
 
     Too long or with control characters (which no database column takes, e.g. NUL on
-    PostgreSQL), it is not kept either.
+    PostgreSQL), it is not kept either. Its length counts percent-encoded, as in a
+    Location header: the redirect to the cancelled page carries it encoded once more
+    and must stay within Django's limit on redirects.
     """
     if (
         candidate
         and len(candidate) <= MAX_NEXT_URL
         and candidate.isprintable()
+        and len(iri_to_uri(candidate)) <= MAX_NEXT_URL
         and url_has_allowed_host_and_scheme(
             candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
         )
@@ -242,7 +255,9 @@ def pin_authorization_url(oauth_token: str, *, force_login: bool, screen_name: s
 def _claim(pending: RequestToken) -> RequestToken:
     """Remove the pending authorization, so it is used only once."""
     # The DELETE is the claim: of two concurrent callbacks only one deletes the row.
-    deleted, _ = RequestToken.objects.filter(pk=pending.pk).delete()
+    # Model.delete() of a row nothing refers to is one DELETE, without the
+    # transaction (BEGIN, COMMIT) that QuerySet.delete() opens around it.
+    deleted, _ = pending.delete()
     if not deleted:
         raise UnknownRequestToken()
     if pending.is_expired:
@@ -289,6 +304,7 @@ def _exchange(
     access_type: str | None,
 ) -> Completed:
     twitter = TwitterClient()
+    asked_at = timezone.now()
     result = twitter.fetch_access_token(pending.token, pending.secret, verifier)
     twitter_user_id, screen_name, access_level = (
         result.user_id,
@@ -312,6 +328,7 @@ def _exchange(
         secret=result.secret,
         access_level=access_level,
         next_url=pending.next_url,
+        asked_at=asked_at,
     )
     try:
         completed = store()
@@ -342,13 +359,22 @@ def _store(
     secret: str,
     access_level: str,
     next_url: str,
+    asked_at: dt.datetime,
 ) -> Completed:
     existing = (
         AccessToken.objects.select_for_update(of=("self",))
         .select_related("user")
+        # The old credentials are replaced, never read: a token no key in FERNET_KEYS
+        # can decrypt (a lost key) does not stop its user from authorizing again.
+        .defer("token", "secret")
         .filter(twitter_user_id=twitter_user_id)
         .first()
     )
+    # A row untouched since Twitter was asked was not revoked meanwhile: a revocation
+    # deletes the row it revoked, or (still running) finds it rewritten and checks it.
+    meanwhile = existing is None or existing.updated_at >= asked_at
+    if meanwhile and _revoked_since(twitter_user_id, asked_at) and not _honoured(token, secret):
+        raise AuthorizationError(REVOKED_MEANWHILE)
     signed_up = False
     if connect_user is not None:
         if existing is not None and existing.user_id != connect_user.pk:
@@ -403,6 +429,27 @@ def _store(
         sign_in=connect_user is None,
         signed_up=signed_up,
     )
+
+
+def _revoked_since(twitter_user_id: str, asked_at: dt.datetime) -> bool:
+    """Whether a revocation of this account finished after Twitter was asked for the
+    token: at the same access level Twitter hands back the token the user already has,
+    which that revocation may just have invalidated. (Under the lock on the account's
+    row: a revocation that finishes later finds the stored token and deletes it.)"""
+    return TokenEvent.objects.filter(
+        twitter_user_id=twitter_user_id,
+        action=TokenEvent.Action.REVOKED,
+        created_at__gte=asked_at,
+    ).exists()
+
+
+def _honoured(token: str, secret: str) -> bool:
+    """Whether Twitter still accepts the token."""
+    try:
+        TwitterClient().verify_credentials(token, secret)
+    except TokenInvalid:
+        return False
+    return True
 
 
 def _sign_up(screen_name: str) -> AbstractBaseUser:

@@ -525,3 +525,13 @@ def test_disconnect_needs_a_signed_in_user() -> None:
     with pytest.raises(UnknownAccount):
         flow.disconnect(make_request(), "42")
     assert AccessToken.objects.count() == 1
+
+
+# -- found by tests/test_fuzz_views.py ------------------------------------------------------
+
+
+def test_safe_next_counts_the_length_percent_encoded() -> None:
+    # "中" is three bytes of UTF-8, nine characters percent-encoded.
+    longest = "/" + "中" * ((flow.MAX_NEXT_URL - 1) // 9)
+    assert flow.safe_next(make_request(), longest) == longest
+    assert flow.safe_next(make_request(), longest + "中") == ""
