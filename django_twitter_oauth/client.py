@@ -11,14 +11,18 @@ holds a token, a secret, a verifier or a signature.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import html
 import json
 import logging
+import os
 import re
+import threading
 import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any
 
 import requests
@@ -178,7 +182,10 @@ class TwitterClient:
 
     Arguments left out (or None) are read from the ``TWITTER_OAUTH_*`` settings when
     the client is built, so build a new client to pick up changed settings. A client
-    keeps no connection open and may be shared between threads.
+    may be shared between threads. Used as is, it keeps no connection open: each call
+    opens and closes its own. Inside ``with client:`` each thread keeps one requests
+    session, so its calls reuse their connection (bulk revocations spend half their CPU
+    setting up sessions and connections otherwise); leaving the block closes them.
     """
 
     def __init__(
@@ -200,6 +207,34 @@ class TwitterClient:
             )
         self.api_url = (app_settings.API_URL if api_url is None else api_url).rstrip("/")
         self.timeout = app_settings.TIMEOUT if timeout is None else timeout
+        # Inside ``with client:``: every thread's session (to close them), and this thread's.
+        self._pooled = False
+        self._sessions: list[requests.Session] = []
+        self._local = threading.local()
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> TwitterClient:
+        """Reuse connections: one requests session per thread until the block ends."""
+        with self._lock:
+            self._pooled = True
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the sessions kept since ``with client:``; later calls open their own."""
+        with self._lock:
+            sessions, self._sessions = self._sessions, []
+            self._pooled = False
+            self._local = threading.local()
+        for session in sessions:
+            session.close()
 
     def __repr__(self) -> str:
         return (
@@ -283,8 +318,28 @@ class TwitterClient:
     # -- with an access token -------------------------------------------------------------
 
     def invalidate_token(self, token: str, secret: str) -> None:
-        """Revoke an access token at Twitter (``POST 1.1/oauth/invalidate_token``)."""
-        self._call("POST", "1.1/oauth/invalidate_token", token=token, secret=secret)
+        """Revoke an access token at Twitter (``POST 1.1/oauth/invalidate_token``).
+
+        Twitter confirms with ``{"access_token": "..."}`` (or a 204). Anything else in a
+        2xx, an HTML page from a proxy or an empty 200, confirms nothing: it raises
+        MalformedResponse, so the token is not deleted as if it had been revoked.
+        """
+        endpoint = "1.1/oauth/invalidate_token"
+        response = self._call("POST", endpoint, token=token, secret=secret)
+        if response.status_code == 204:
+            return
+        try:
+            data = json.loads(response.content)
+        except ValueError:
+            raise _malformed(
+                f"Twitter's answer to {endpoint} is not JSON.", endpoint, response
+            ) from None
+        if not isinstance(data, dict) or not data.get("access_token"):
+            raise _malformed(
+                f"Twitter's answer to {endpoint} did not confirm the revocation (no access_token).",
+                endpoint,
+                response,
+            )
 
     def verify_credentials(self, token: str, secret: str) -> Credentials:
         """Who the token belongs to, and its access level.
@@ -359,10 +414,9 @@ class TwitterClient:
             verifier=verifier,
         )
         try:
-            # A new session per call: nothing is shared between threads, and it is closed.
             # Redirects are not followed: the Authorization header would be replayed,
             # signed for the wrong URL.
-            with requests.Session() as http:
+            with self._http() as http:
                 response = http.request(
                     method,
                     f"{self.api_url}/{endpoint}",
@@ -382,6 +436,31 @@ class TwitterClient:
             return response
         secrets = (self.consumer_secret, token, secret, verifier)
         raise _error_for(response, endpoint, secrets=secrets, callback=callback)
+
+    def _http(self) -> contextlib.AbstractContextManager[requests.Session]:
+        """This thread's kept session inside ``with client:``; otherwise a new one, closed
+        after the call. Never one session for two threads: requests' are not thread-safe."""
+        with self._lock:
+            if not self._pooled:
+                return requests.Session()
+            http: requests.Session | None = getattr(self._local, "session", None)
+            if http is None:
+                http = self._local.session = _kept_session(self.api_url)
+                self._sessions.append(http)
+        return contextlib.nullcontext(http)
+
+
+def _kept_session(api_url: str) -> requests.Session:
+    """A session for many calls to ``api_url``, which reads the proxy and CA bundle
+    environment variables once, as requests would on each call (a tenth of a bulk
+    revocation's CPU)."""
+    session = requests.Session()
+    session.proxies = requests.utils.get_environ_proxies(f"{api_url}/")
+    session.verify = (
+        os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+    )
+    session.trust_env = False
+    return session
 
 
 # -- helpers ------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ admin, the management commands and the tasks.
   invalid or expired counts as revoked (the goal is reached). A 5xx or connection error
   is retried twice with backoff; a 429 pauses every worker until ``x-rate-limit-reset``
   unless that is further away than ``max_wait`` (TWITTER_OAUTH_RATE_LIMIT_MAX_WAIT by
-  default), in which case the rest is reported as not attempted. Any other failure
+  default), or a call was still refused after :data:`MAX_RATE_LIMIT_WAITS` waits, in
+  which case the rest is reported as not attempted. Any other failure
   leaves the token untouched and reported with its reason.
 * :func:`discard` deletes tokens without calling Twitter (after a permission change).
 * :func:`verify` asks Twitter who each token belongs to and with which access level.
@@ -22,10 +23,11 @@ from __future__ import annotations
 
 import functools
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +55,9 @@ RETRY_BACKOFF = (0.5, 1.5)
 FLUSH_EVERY = 100
 #: Wait when a 429 carries no x-rate-limit-reset (Twitter's windows are 15 minutes).
 DEFAULT_RATE_LIMIT_WAIT = 60.0
+#: Waits for a rate limit one call may make: a call still refused after that many resets
+#: (a 429 that never lifts) gives up the run, rather than waiting forever.
+MAX_RATE_LIMIT_WAITS = 3
 
 # What one call to Twitter came to.
 OK, INVALID, FAILED, NOT_ATTEMPTED = "ok", "invalid", "failed", "not_attempted"
@@ -144,13 +149,13 @@ class _RateGate:
             # Wake up early if the run is stopped meanwhile.
             self.stop.wait(min(pause, 1.0))
 
-    def rate_limited(self, exc: TwitterRateLimited) -> bool:
-        """Record a 429; True when it is worth waiting (and retrying)."""
+    def rate_limited(self, exc: TwitterRateLimited, *, waits: int = 1) -> bool:
+        """Record a call's ``waits``-th 429; True when it is worth waiting (and retrying)."""
         seconds = exc.seconds_until_reset()
         # +1: the reset header is in whole seconds.
         wait_for = DEFAULT_RATE_LIMIT_WAIT if seconds is None else seconds + 1
         with self._lock:
-            if wait_for > self.max_wait:
+            if wait_for > self.max_wait or waits > MAX_RATE_LIMIT_WAITS:
                 self.exhausted = True
                 return False
             self.resume_at = max(self.resume_at, time.monotonic() + wait_for)
@@ -161,7 +166,7 @@ def _call_with_retries(
     call: Callable[[], None], gate: _RateGate, backoff: tuple[float, ...]
 ) -> tuple[str, str]:
     """Run one call to Twitter: (outcome, reason)."""
-    attempt = 0
+    attempt = limited = 0
     while True:
         if gate.blocked():
             return NOT_ATTEMPTED, ""
@@ -170,7 +175,8 @@ def _call_with_retries(
         except TokenInvalid:
             return INVALID, ""
         except TwitterRateLimited as exc:
-            if not gate.rate_limited(exc):
+            limited += 1
+            if not gate.rate_limited(exc, waits=limited):
                 return NOT_ATTEMPTED, ""
         except TwitterUnavailable as exc:
             if attempt >= len(backoff):
@@ -187,24 +193,36 @@ def _in_parallel(
     tokens: Iterable[AccessToken],
     call: Callable[[AccessToken, str, str], None],
     *,
+    twitter: TwitterClient,
     workers: int,
     gate: _RateGate,
     backoff: tuple[float, ...],
 ) -> Iterator[tuple[AccessToken, str, str]]:
     """Run ``call(token, key, secret)`` for each token, with retries and at most
     ``workers`` in flight; yield (token, outcome, reason) as they finish. Tokens are
-    pulled from the iterable only when a worker is free, so memory stays bounded."""
+    pulled from the iterable only when a worker is free, so memory stays bounded.
+    ``call`` goes through ``twitter``, whose workers reuse their connections until the
+    pool is done."""
     iterator = iter(tokens)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="twitter-oauth") as pool:
+    # Each call hands its future over as it finishes: concurrent.futures.wait() would
+    # visit every running future for each finished one.
+    finished: queue.SimpleQueue[Future[tuple[str, str]]] = queue.SimpleQueue()
+    with (
+        twitter,
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="twitter-oauth") as pool,
+    ):
         running: dict[Future[tuple[str, str]], AccessToken] = {}
         exhausted = False
-        while running or not exhausted:
+        done: tuple[AccessToken, str, str] | None = None
+        while running or not exhausted or done is not None:
             while not exhausted and len(running) < workers:
                 token = next(iterator, None)
                 if token is None:
                     exhausted = True
-                elif gate.given_up():
-                    yield token, NOT_ATTEMPTED, ""
+                    continue
+                result: tuple[AccessToken, str, str] | None = None
+                if gate.given_up():
+                    result = (token, NOT_ATTEMPTED, "")
                 else:
                     try:
                         # Read here, not in a worker: a deferred column is loaded on this
@@ -212,15 +230,26 @@ def _in_parallel(
                         # token's failure, not the whole run's.
                         key, secret = token.token, token.secret
                     except TokenDecryptionError as exc:
-                        yield token, FAILED, str(exc)
+                        result = (token, FAILED, str(exc))
                     else:
                         job = functools.partial(call, token, key, secret)
-                        running[pool.submit(_call_with_retries, job, gate, backoff)] = token
+                        future = pool.submit(_call_with_retries, job, gate, backoff)
+                        running[future] = token
+                        future.add_done_callback(finished.put)
+                if result is not None:
+                    if done is not None:  # results in the order they came
+                        yield done
+                        done = None
+                    yield result
+            if done is not None:
+                # Handed over only now, with its worker busy again: what the caller does
+                # with it (deleting a batch of tokens) overlaps the calls in flight.
+                yield done
+                done = None
             if running:
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    outcome, reason = future.result()
-                    yield running.pop(future), outcome, reason
+                future = finished.get()
+                outcome, reason = future.result()
+                done = (running.pop(future), outcome, reason)
 
 
 def _check_workers(workers: int) -> None:
@@ -253,7 +282,9 @@ def revoke(
     ``progress`` is called with the running report after each token.
 
     A row that changed between being read and being deleted (a re-authorization in the
-    meantime stores a new token) is kept and reported as failed, with its reason.
+    meantime stores a new token) is kept and reported as failed, with its reason; one
+    that holds the token just revoked again (Twitter returns it to a user re-authorizing
+    at the same level) is deleted as revoked.
     """
     _check_workers(workers)
     stop = threading.Event() if stop is None else stop
@@ -268,6 +299,7 @@ def revoke(
     results = _in_parallel(
         tokens,
         call,
+        twitter=twitter,
         workers=workers,
         gate=gate,
         backoff=RETRY_BACKOFF if backoff is None else backoff,
@@ -309,8 +341,9 @@ def _flush(
 def _delete_revoked(
     confirmed: list[tuple[AccessToken, str]], *, actor: Any, reason: str
 ) -> list[tuple[AccessToken, str]]:
-    """Delete the confirmed tokens whose rows are unchanged since they were read, with
-    their events and signals; return the ones whose rows changed (they are kept).
+    """Delete the confirmed tokens whose rows are unchanged since they were read, or
+    still hold the revoked token, with their events and signals; return the ones whose
+    rows changed (they are kept).
 
     A row deleted meanwhile by someone else counts as done: that deletion has its own
     event and signal.
@@ -318,17 +351,37 @@ def _delete_revoked(
     if not confirmed:
         return []
     with transaction.atomic():
-        current = dict(
-            AccessToken.objects.select_for_update()
-            .filter(pk__in=[token.pk for token, _ in confirmed])
-            .values_list("pk", "updated_at")
-        )
-        # A row updated since it was read (a re-authorization in the meantime) holds a
-        # new token that was not revoked: it must stay.
-        unchanged = [(t, o) for t, o in confirmed if current.get(t.pk) == t.updated_at]
-        changed = [(t, o) for t, o in confirmed if current.get(t.pk, t.updated_at) != t.updated_at]
+        # By account, not by pk: an account stored again after a deletion is a new row.
+        current = {
+            account: (pk, updated_at)
+            for pk, account, updated_at in AccessToken.objects.select_for_update()
+            .filter(twitter_user_id__in=[token.twitter_user_id for token, _ in confirmed])
+            .values_list("pk", "twitter_user_id", "updated_at")
+        }
+        # A row written since it was read (a re-authorization in the meantime) holds a
+        # new token, which must stay; unless it holds the very token just revoked, now
+        # dead: Twitter hands a user who re-authorizes at the same access level the token
+        # they already have. Only such rows are decrypted here.
+        rewritten = [
+            current[t.twitter_user_id][0]
+            for t, _ in confirmed
+            if current.get(t.twitter_user_id, (t.pk, t.updated_at)) != (t.pk, t.updated_at)
+        ]
+        holding = dict(AccessToken.objects.filter(pk__in=rewritten).values_list("pk", "token"))
+        unchanged: list[tuple[AccessToken, str]] = []
+        changed: list[tuple[AccessToken, str]] = []
+        rows = []
+        for token, outcome in confirmed:
+            row = current.get(token.twitter_user_id)
+            if row is None:
+                continue  # deleted meanwhile by someone else, who recorded it
+            if row == (token.pk, token.updated_at) or holding.get(row[0]) == token.token:
+                unchanged.append((token, outcome))
+                rows.append(row[0])
+            else:
+                changed.append((token, outcome))
         tokens = [token for token, _ in unchanged]
-        AccessToken.objects.filter(pk__in=[token.pk for token in tokens]).delete()
+        AccessToken.objects.filter(pk__in=rows).delete()
         TokenEvent.objects.bulk_create(
             TokenEvent.for_token(
                 token,
@@ -403,6 +456,7 @@ def verify(
     results = _in_parallel(
         tokens,
         call,
+        twitter=twitter,
         workers=workers,
         gate=gate,
         backoff=RETRY_BACKOFF if backoff is None else backoff,

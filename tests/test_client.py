@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
 import json
 import logging
 import re
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, cast
@@ -737,6 +739,107 @@ def test_session_timeout(api: responses.RequestsMock) -> None:
         session.request("GET", f"{API}/x", None, None, None, None, None, None, 7)
 
     assert [sent_kwargs(api, i)["timeout"] for i in range(4)] == [3.5, 1.5, 3.5, 7]
+
+
+# -- connection reuse ---------------------------------------------------------------------
+
+
+class RecordedSession(requests.Session):
+    closed = False
+
+    def close(self) -> None:
+        self.closed = True
+        super().close()
+
+
+@pytest.fixture
+def sessions(monkeypatch: pytest.MonkeyPatch) -> list[RecordedSession]:
+    """Every requests session made from now on; each knows whether it was closed."""
+    made: list[RecordedSession] = []
+
+    def make() -> RecordedSession:
+        made.append(RecordedSession())
+        return made[-1]
+
+    monkeypatch.setattr(requests, "Session", make)
+    return made
+
+
+def closed(sessions: list[RecordedSession]) -> list[bool]:
+    return [session.closed for session in sessions]
+
+
+def test_each_call_has_its_own_session_outside_a_with_block(
+    api: responses.RequestsMock, client: TwitterClient, sessions: list[RecordedSession]
+) -> None:
+    api.post(f"{API}/1.1/oauth/invalidate_token", json={"access_token": ACCESS_TOKEN})
+
+    client.invalidate_token(ACCESS_TOKEN, ACCESS_SECRET)
+    client.invalidate_token(ACCESS_TOKEN, ACCESS_SECRET)
+
+    assert closed(sessions) == [True, True]
+
+
+def test_with_block_keeps_one_session_per_thread_and_closes_them(
+    api: responses.RequestsMock, client: TwitterClient, sessions: list[RecordedSession]
+) -> None:
+    api.post(f"{API}/1.1/oauth/invalidate_token", json={"access_token": ACCESS_TOKEN})
+
+    def twice() -> None:
+        client.invalidate_token(ACCESS_TOKEN, ACCESS_SECRET)
+        client.invalidate_token(ACCESS_TOKEN, ACCESS_SECRET)
+
+    with client as entered:
+        assert entered is client
+        twice()
+        other = threading.Thread(target=twice)
+        other.start()
+        other.join()
+        assert closed(sessions) == [False, False]
+    assert closed(sessions) == [True, True]
+    assert len(api.calls) == 4
+    for index in range(4):
+        assert_signed(sent(api, index), token_secret=ACCESS_SECRET)
+
+    client.invalidate_token(ACCESS_TOKEN, ACCESS_SECRET)  # after the block: its own again
+    assert closed(sessions) == [True, True, True]
+
+
+@pytest.mark.parametrize("kept", [False, True], ids=["one-off", "kept"])
+@pytest.mark.parametrize(
+    ("no_proxy", "proxy"), [("", "http://proxy.example:3128"), ("api.twitter.com", None)]
+)
+def test_environment_proxies_and_ca_bundle_apply(
+    api: responses.RequestsMock,
+    client: TwitterClient,
+    monkeypatch: pytest.MonkeyPatch,
+    kept: bool,
+    no_proxy: str,
+    proxy: str | None,
+) -> None:
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", no_proxy)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/bundle.pem")
+    api.post(f"{API}/1.1/oauth/invalidate_token", json={"access_token": ACCESS_TOKEN})
+
+    with client if kept else contextlib.nullcontext(client):
+        client.invalidate_token(ACCESS_TOKEN, ACCESS_SECRET)
+
+    assert sent_kwargs(api)["proxies"].get("https") == proxy
+    assert sent_kwargs(api)["verify"] == "/etc/ssl/bundle.pem"
+
+
+def test_with_block_follows_no_redirect(api: responses.RequestsMock, client: TwitterClient) -> None:
+    # Nothing answers at the Location: following it would fail as TwitterUnavailable.
+    api.post(f"{API}/1.1/oauth/invalidate_token", status=302, headers={"Location": f"{API}/x"})
+
+    with client, pytest.raises(MalformedResponse):
+        client.invalidate_token(ACCESS_TOKEN, ACCESS_SECRET)
+
+    assert len(api.calls) == 1
 
 
 # -- timeouts -----------------------------------------------------------------------------
