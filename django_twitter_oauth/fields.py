@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
@@ -52,12 +52,18 @@ def build_fernet(*, primary_only: Literal[True]) -> Fernet: ...
 def build_fernet(*, primary_only: bool = False) -> MultiFernet | Fernet:
     """A MultiFernet over the configured keys (or a Fernet of the first key alone).
     Raises ValueError or TypeError on unusable keys."""
+    fernets = _fernets()
+    # MultiFernet raises ValueError for an empty list.
+    return fernets[0] if primary_only and fernets else MultiFernet(fernets)
+
+
+def _fernets() -> list[Fernet]:
+    """A Fernet for each configured key, newest first."""
     keys = configured_keys()
     if getattr(settings, "FERNET_USE_HKDF", True):
         keys = [derive_fernet_key(key) for key in keys]
-    # MultiFernet raises ValueError for an empty list; Fernet for a malformed key.
-    fernets = [Fernet(key) for key in keys]
-    return fernets[0] if primary_only and fernets else MultiFernet(fernets)
+    # Fernet raises ValueError for a malformed key.
+    return [Fernet(key) for key in keys]
 
 
 def get_fernet() -> MultiFernet:
@@ -136,8 +142,8 @@ def reencrypt(
     # value is a parameter (hence the S608/B608 waivers below).
     selected = ", ".join(quote(c) for c in [pk_column, *columns])
     assignments = ", ".join(f"{quote(c)} = %s" for c in columns)
-    fernet = get_fernet()
     primary = build_fernet(primary_only=True)
+    older = _fernets()[1:]
     total = Rotation()
     while True:
         with db.cursor() as cursor:
@@ -163,33 +169,60 @@ def reencrypt(
                 if all(v is None or _readable_by(primary, v) for v in old):
                     batch.current += 1
                     continue
-                new: list[bytes | None] = [None if v is None else fernet.rotate(v) for v in old]
+                new: list[bytes | None] = [
+                    None if v is None else _reencrypted(v, primary, older) for v in old
+                ]
             except InvalidToken:
                 batch.unreadable += 1
                 continue
             updates.append((pk, new, old))
+        # Rows with the same NULL columns share one UPDATE statement, sent for all of them
+        # at once (executemany: one round trip per batch on PostgreSQL, not one per row).
+        by_nulls: dict[tuple[bool, ...], list[tuple[Any, list[bytes | None]]]] = {}
+        params: dict[tuple[bool, ...], list[list[Any]]] = {}
+        binary = cast(Any, db).Database.Binary
+        for pk, new, old in updates:
+            nulls = tuple(v is None for v in old)
+            by_nulls.setdefault(nulls, []).append((pk, new))
+            params.setdefault(nulls, []).append(
+                [
+                    *[None if v is None else binary(v) for v in new],
+                    pk,
+                    *[binary(v) for v in old if v is not None],
+                ]
+            )
         with transaction.atomic(using=db.alias), db.cursor() as cursor:
-            for pk, new, old in updates:
+            for nulls, group in by_nulls.items():
                 # Compare-and-set: a row the flow rewrote meanwhile keeps its new value.
                 # A NULL column is compared with IS NULL (NULL = NULL is never true).
                 unchanged = " AND ".join(
-                    f"{quote(c)} IS NULL" if v is None else f"{quote(c)} = %s"
-                    for c, v in zip(columns, old, strict=True)
+                    f"{quote(c)} IS NULL" if null else f"{quote(c)} = %s"
+                    for c, null in zip(columns, nulls, strict=True)
                 )
-                cursor.execute(
+                cursor.executemany(
                     f"UPDATE {table} SET {assignments} "  # noqa: S608  # nosec B608
                     f"WHERE {quote(pk_column)} = %s AND {unchanged}",
-                    [
-                        *(_binary(db, v) for v in new),
-                        pk,
-                        *(_binary(db, v) for v in old if v is not None),
-                    ],
+                    params[nulls],
                 )
-                if cursor.rowcount == 1:
-                    batch.rotated += 1
-                    batch.rotated_pks.append(pk)
+                if cursor.rowcount == len(group):
+                    rotated = [pk for pk, _ in group]
                 else:
-                    batch.changed_meanwhile += 1
+                    # Some rows were rewritten meanwhile: ours hold what was just written
+                    # (a Fernet ciphertext is never produced twice).
+                    pks = [pk for pk, _ in group]
+                    cursor.execute(
+                        f"SELECT {selected} FROM {table} "  # noqa: S608  # nosec B608
+                        f"WHERE {quote(pk_column)} IN ({', '.join(['%s'] * len(pks))})",
+                        pks,
+                    )
+                    stored = {
+                        pk: [None if v is None else bytes(v) for v in values]
+                        for pk, *values in cursor.fetchall()
+                    }
+                    rotated = [pk for pk, new in group if stored.get(pk) == new]
+                batch.rotated += len(rotated)
+                batch.rotated_pks.extend(rotated)
+                batch.changed_meanwhile += len(group) - len(rotated)
             if on_batch is not None:
                 on_batch(batch)
         total.rotated += batch.rotated
@@ -199,13 +232,22 @@ def reencrypt(
         after_pk = rows[-1][0]
 
 
+def _reencrypted(value: bytes, primary: Fernet, older: list[Fernet]) -> bytes:
+    """``value`` encrypted with ``primary``. The older keys are tried first: the caller
+    found the row not wholly readable by ``primary``, and each failed key costs a
+    signature check (MultiFernet.rotate would try ``primary`` again first)."""
+    for key in (*older, primary):
+        try:
+            plaintext = key.decrypt(value)
+        except InvalidToken:
+            continue
+        return primary.encrypt(plaintext)
+    raise InvalidToken
+
+
 def _readable_by(key: Fernet, value: bytes) -> bool:
     try:
         key.decrypt(value)
     except InvalidToken:
         return False
     return True
-
-
-def _binary(db: Any, value: bytes | None) -> Any:
-    return None if value is None else db.Database.Binary(value)
