@@ -22,6 +22,8 @@ from django_twitter_oauth.models import AccessToken
 PROGRESS_EVERY = 5.0
 #: Tokens listed by --dry-run.
 DRY_RUN_LISTED = 20
+#: Signals that stop a revocation gracefully: Ctrl-C, and what supervisors send.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def _date(value: str) -> dt.date:
@@ -131,6 +133,10 @@ class Command(BaseCommand):
         if options["batch_size"] < 1:
             raise CommandError("--batch-size must be at least 1.")
         queryset = self.selection(options)
+        if options["discard"] or options["dry_run"]:
+            # Neither needs the credentials: tokens no key in FERNET_KEYS can decrypt
+            # (a lost key) can still be listed and discarded.
+            queryset = queryset.defer("token", "secret")
         verb = "discard" if options["discard"] else "revoke at Twitter"
         total = queryset.count()
         if options["dry_run"]:
@@ -175,22 +181,29 @@ class Command(BaseCommand):
         progress = Progress(self.stderr, total)
 
         def interrupt(signum: int, frame: Any) -> None:
-            # First Ctrl-C: finish the calls in flight, report; a second one aborts.
+            # First Ctrl-C or SIGTERM (a supervisor stopping the process): finish the
+            # calls in flight and record them, report; a second one aborts. Dying at
+            # once would lose the confirmations Twitter sent for the calls in flight.
             stop.set()
             self.stderr.write("Stopping: finishing the calls in flight ...")
             signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
         # Signal handlers can only be set from the main thread (call_command elsewhere
         # runs without one: Ctrl-C does not reach it anyway).
         main_thread = threading.current_thread() is threading.main_thread()
-        previous = signal.signal(signal.SIGINT, interrupt) if main_thread else None
+        previous = (
+            {signum: signal.signal(signum, interrupt) for signum in STOP_SIGNALS}
+            if main_thread
+            else {}
+        )
         try:
             return revocation.revoke(
                 tokens, reason=reason, workers=options["workers"], stop=stop, progress=progress
             )
         finally:
-            if main_thread:
-                signal.signal(signal.SIGINT, previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
             progress.close()
 
     def enqueue(self, queryset: QuerySet[AccessToken], options: dict[str, Any]) -> None:
