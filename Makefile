@@ -18,7 +18,7 @@ help:
 	@echo "make lint           ruff check and ruff format --check"
 	@echo "make typecheck      mypy --strict with the django-stubs plugin"
 	@echo "make security       bandit, pip-audit and check --deploy of the example's production settings"
-	@echo "make bench          the bulk-revocation benchmark (benchmarks/README.md)"
+	@echo "make bench          the flow, revoke, rotate and admin benchmarks (benchmarks/README.md)"
 	@echo "make docs           build the Sphinx docs warning-free (docs/_build/html)"
 	@echo "make build          build the sdist and wheel, twine check, check the wheel's contents"
 
@@ -71,8 +71,14 @@ security: $(BIN)/.installed-dev
 		../$(BIN)/python manage.py check --deploy --fail-level WARNING
 
 # Figures, not tests: see benchmarks/README.md (takes a few minutes).
+# Reduced sizes (a few minutes); the full-size commands are in benchmarks/README.md.
+# The flow benchmark compares with django-allauth only where allauth is importable
+# (a scratch environment: benchmarks/README.md); otherwise it says it skipped that.
 bench: $(BIN)/.installed-test
-	$(BIN)/python benchmarks/revoke.py --tokens 1000 10000 --workers 8 --latency 0.05
+	$(BIN)/python benchmarks/flow.py --compare-allauth
+	$(BIN)/python benchmarks/revoke.py --tokens 1000 --workers 8 32 --repeat 3
+	$(BIN)/python benchmarks/rotate.py --rows 1000 10000 --repeat 3 $(if $(DATABASE_URL),--database-url $(DATABASE_URL))
+	$(BIN)/python benchmarks/admin.py --tokens 100 10000 --repeat 10
 
 docs: $(BIN)/.installed-dev
 	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html

@@ -23,6 +23,7 @@ import math
 import os
 import platform
 import resource
+import socket
 import sqlite3
 import statistics
 import subprocess
@@ -68,9 +69,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--profile",
-        metavar="FILE.svg",
+        metavar="FILE",
         help="also run each row once more, unmeasured, under py-spy (pip install py-spy), "
-        "sampling the thread holding the GIL, and write its flame graph here",
+        "sampling the thread holding the GIL; write a flame graph (FILE.svg) or "
+        "collapsed stacks (any other name)",
     )
     args = parser.parse_args(argv)
     if min(args.tokens) < 1 or min(args.workers) < 1 or args.repeat < 1 or args.latency < 0:
@@ -101,11 +103,18 @@ def start_sandbox() -> tuple[Any, str]:
         # Room for every worker's connection at once (Django's default backlog is 10).
         request_queue_size = 1024
 
+        def get_request(self) -> tuple[socket.socket, Any]:
+            connection, address = super().get_request()
+            # The handler writes the headers and the body apart: with Nagle's algorithm the
+            # body waits for the client's delayed ACK (40 ms) on a kept-alive connection.
+            connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return connection, address
+
     server = Server(("127.0.0.1", 0), QuietHandler, allow_reuse_address=True)
     server.set_app(WSGIHandler())
     threading.Thread(target=server.serve_forever, name="sandbox", daemon=True).start()
     host, port = server.server_address[:2]
-    return server, f"http://{host}:{port}/sandbox"
+    return server, f"http://{host!s}:{port}/sandbox"
 
 
 def provider(api_url: str) -> Any:
@@ -227,7 +236,9 @@ def run_command(
     if profile:
         py_spy = Path(sys.executable).with_name("py-spy")
         spy = str(py_spy) if py_spy.exists() else "py-spy"
-        command = [spy, "record", "--gil", "--threads", "-o", profile, "--", *command]
+        # A flame graph (.svg), or collapsed stacks (any other name) to read as text.
+        style = "flamegraph" if profile.endswith(".svg") else "raw"
+        command = [spy, "record", "--gil", "-f", style, "-o", profile, "--", *command]
     with tempfile.TemporaryFile() as log:
         own_start = resource.getrusage(resource.RUSAGE_SELF)
         busy_start, total_start = cpu_times()

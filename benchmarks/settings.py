@@ -1,40 +1,54 @@
-"""Settings for the benchmarks: a minimal site around the app and its sandbox.
+"""Settings for the benchmarks: a minimal site around the app, its admin and its sandbox.
 
-The benchmark script sets BENCH_DATABASE (an SQLite file), BENCH_API_URL (where its
-sandbox listens) and BENCH_LATENCY (seconds the sandbox waits before each answer).
+The benchmark scripts set BENCH_DATABASE (an SQLite file) or BENCH_DATABASE_URL (a
+PostgreSQL database, as a URL), BENCH_FERNET_KEYS (comma-separated, newest first),
+BENCH_API_URL (where the sandbox listens) and BENCH_LATENCY (seconds the sandbox waits
+before each answer).
 """
 
 from __future__ import annotations
 
 import os
+from typing import Any
+
+import dj_database_url
 
 SECRET_KEY = "benchmarks-secret-key-not-for-production"  # noqa: S105
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 
-DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": os.environ.get("BENCH_DATABASE", "benchmarks.sqlite3"),
-        # As a site running the command next to its web server would: writers wait for
-        # each other instead of failing to upgrade a read lock.
-        "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 30},
-    }
+DATABASES: dict[str, Any] = {
+    "default": (
+        dj_database_url.parse(os.environ["BENCH_DATABASE_URL"])
+        if os.environ.get("BENCH_DATABASE_URL")
+        else {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": os.environ.get("BENCH_DATABASE", "benchmarks.sqlite3"),
+            # As a site running the command next to its web server would: writers wait
+            # for each other instead of failing to upgrade a read lock.
+            "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 30},
+        }
+    )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 INSTALLED_APPS = [
+    "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
+    "django.contrib.messages",
     "django.contrib.sessions",
     "django_twitter_oauth",
     "django_twitter_oauth.sandbox",
 ]
 # What the app's checks ask of a site; both are lazy, so the sandbox's API calls do
-# not touch the session or user tables.
+# not touch the session or user tables. CommonMiddleware, as on most sites, sets
+# Content-Length, without which Django's server closes every connection after one answer.
 MIDDLEWARE = [
+    "django.middleware.common.CommonMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
 ]
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
@@ -45,7 +59,13 @@ TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
         "APP_DIRS": True,
-        "OPTIONS": {"context_processors": []},
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
     }
 ]
 USE_TZ = True
@@ -61,7 +81,7 @@ CACHES = {
     }
 }
 
-FERNET_KEYS = ["benchmarks-fernet-key"]
+FERNET_KEYS = os.environ.get("BENCH_FERNET_KEYS", "benchmarks-fernet-key").split(",")
 
 TWITTER_OAUTH_CONSUMER_KEY = "benchmarks-consumer-key"
 TWITTER_OAUTH_CONSUMER_SECRET = "benchmarks-consumer-secret"  # noqa: S105

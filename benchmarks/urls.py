@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+from django.contrib import admin
 from django.urls import include, path
 
-urlpatterns = [path("sandbox/", include("django_twitter_oauth.sandbox.urls"))]
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("sandbox/", include("django_twitter_oauth.sandbox.urls")),
+]
