@@ -338,24 +338,29 @@ class AccessTokenAdmin(AccessTokenAdminBase):
         self, request: HttpRequest, queryset: QuerySet[AccessToken]
     ) -> HttpResponse | None:
         if request.POST.get("post") != "yes":
-            return self._confirm(
-                request,
-                queryset,
-                action="discard_selected",
-                title=str(_("Discard tokens")),
-                question=str(
-                    _(
-                        "These tokens are deleted here without telling Twitter (use this "
-                        "after a permission change, or for tokens Twitter no longer "
-                        "accepts). Their users must authorize again."
-                    )
-                ),
-            )
+            return self._confirm_discard(request, queryset)
         tokens = list(queryset.select_related("user"))
         report = revocation.discard(tokens, actor=request.user, reason="discarded in the admin")
         self._log(request, self._deleted(tokens), DELETION, "Discarded.")
         self._report(request, report)
         return None
+
+    def _confirm_discard(
+        self, request: HttpRequest, queryset: QuerySet[AccessToken]
+    ) -> HttpResponse:
+        return self._confirm(
+            request,
+            queryset,
+            action="discard_selected",
+            title=str(_("Discard tokens")),
+            question=str(
+                _(
+                    "These tokens are deleted here without telling Twitter (use this "
+                    "after a permission change, or for tokens Twitter no longer "
+                    "accepts). Their users must authorize again."
+                )
+            ),
+        )
 
     @admin.action(description=_("Verify selected tokens"), permissions=["change"])
     def verify_selected(
@@ -398,10 +403,11 @@ class AccessTokenAdmin(AccessTokenAdminBase):
             % {"count": len(report.invalid)},
             messages.WARNING,
         )
-        # Offer to discard them: the discard confirmation page for just those tokens.
+        # Offer to discard them: always the confirmation page for just those tokens,
+        # even should the verify POST carry post=yes.
         if not self.has_delete_permission(request):
             return None
-        return self.discard_selected(request, self.get_queryset(request).filter(pk__in=invalid))
+        return self._confirm_discard(request, self.get_queryset(request).filter(pk__in=invalid))
 
 
 @admin.register(TokenEvent)

@@ -575,6 +575,18 @@ def test_verify_selected_offers_to_discard_invalid_tokens(
     assert [kwargs["token"].pk for kwargs in received["discarded"]] == [invalid.pk]
 
 
+def test_verify_selected_never_discards_without_the_confirmation(
+    client: Client, fake_twitter: FakeTwitter
+) -> None:
+    # A hand-made verify POST carrying post=yes still gets the confirmation page.
+    invalid = held(None, 1)
+    user = staff("keeper", "view_accesstoken", "change_accesstoken", "delete_accesstoken")
+    response = act(logged_in(client, user), "verify_selected", invalid, post="yes")
+    assert "Discard tokens" in html(response)
+    assert AccessToken.objects.count() == 1
+    assert not TokenEvent.objects.filter(action=TokenEvent.Action.DISCARDED).exists()
+
+
 def test_verify_selected_without_delete_permission_only_reports(
     client: Client, fake_twitter: FakeTwitter
 ) -> None:
