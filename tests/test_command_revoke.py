@@ -38,6 +38,7 @@ from django_twitter_oauth.testing import FakeTwitter
 from django_twitter_oauth.testing.provider import INVALIDATE_TOKEN, twitter_error
 from tests.utils import (
     ROOT,
+    bulk_hold_tokens,
     credentials,
     make_user,
     manage,
@@ -576,23 +577,7 @@ def test_interrupted_then_rerun_revokes_every_token_exactly_once(live_server: An
     finish and are recorded, it reports and exits 1; the re-run does what is left. In
     the end every token was invalidated at Twitter exactly once."""
     provider = sandbox(live_server.url)
-    user = make_user("many")
-    rows = []
-    for number in range(1, INTERRUPTED + 1):
-        key, secret = credentials(number)
-        provider.add_access_token(key, secret, user_id=str(number), screen_name=f"u{number}")
-        rows.append(
-            AccessToken(
-                user=user,
-                twitter_user_id=str(number),
-                screen_name=f"u{number}",
-                token=key,
-                secret=secret,
-                access_level="read-write",
-                app_permission="read-write",
-            )
-        )
-    AccessToken.objects.bulk_create(rows)
+    bulk_hold_tokens(INTERRUPTED, provider)
     env = manage_env(live_server.url)
     command = ("twitter_oauth_revoke", "--all", "--noinput", "--workers", "2")
 

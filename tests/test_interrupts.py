@@ -58,6 +58,7 @@ from django_twitter_oauth.testing.provider import (
 from tests.test_command_rotate_keys import NEW, OLD, ciphertexts, summary
 from tests.utils import (
     ROOT,
+    bulk_hold_tokens,
     credentials,
     make_user,
     manage,
@@ -260,23 +261,7 @@ class HeldSandbox:
 
 def seed(provider: FakeProvider) -> None:
     """TOKENS tokens the site holds and the sandbox knows (Twitter ids 1...)."""
-    user = make_user("many")
-    rows = []
-    for number in sorted(ALL):
-        key, secret = credentials(number)
-        provider.add_access_token(key, secret, user_id=str(number), screen_name=f"u{number}")
-        rows.append(
-            AccessToken(
-                user=user,
-                twitter_user_id=str(number),
-                screen_name=f"u{number}",
-                token=key,
-                secret=secret,
-                access_level="read-write",
-                app_permission="read-write",
-            )
-        )
-    AccessToken.objects.bulk_create(rows)
+    bulk_hold_tokens(TOKENS, provider)
 
 
 @dataclass(frozen=True)

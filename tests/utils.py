@@ -228,3 +228,25 @@ def hold_tokens(
             )
         )
     return tokens
+
+
+def bulk_hold_tokens(count: int, twitter: Any) -> None:
+    """Like :func:`hold_tokens` for hundreds, in one bulk INSERT: Twitter ids 1...,
+    screen names ``u1``..., all of the user "many"; ``twitter`` knows them too."""
+    user = make_user("many")
+    rows = []
+    for number in range(1, count + 1):
+        key, secret = credentials(number)
+        twitter.add_access_token(key, secret, user_id=str(number), screen_name=f"u{number}")
+        rows.append(
+            AccessToken(
+                user=user,
+                twitter_user_id=str(number),
+                screen_name=f"u{number}",
+                token=key,
+                secret=secret,
+                access_level="read-write",
+                app_permission="read-write",
+            )
+        )
+    AccessToken.objects.bulk_create(rows)
