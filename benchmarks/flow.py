@@ -28,7 +28,6 @@ import importlib
 import importlib.metadata
 import importlib.util
 import itertools
-import math
 import os
 import platform
 import pstats
@@ -41,6 +40,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from revoke import cpu_model, percentile
 
 REPO = Path(__file__).resolve().parent.parent
 SETTINGS = "benchmarks.flow_settings"
@@ -328,22 +329,6 @@ class Allauth:
         check(SocialToken.objects.filter(account=account).exists())
         check(logged_in_as(client) == str(account.user.pk))
         return flow
-
-
-def percentile(values: Sequence[float], fraction: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    return ordered[max(math.ceil(fraction * len(ordered)), 1) - 1]
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def database_version() -> str:
