@@ -304,28 +304,6 @@ def leakcheck() -> Iterator[None]:
     monkeypatch.undo()
 
 
-#: Tests in modules this plugin does not own that show a secret by design, and why
-#: (by node id). Tests elsewhere can use the marker themselves.
-_SEARCH_ECHO = (
-    "staff type a secret into the admin's search box, and Django's admin shows the "
-    "query typed back to them: an echo of the request, not of anything stored"
-)
-ALLOWED = {
-    "tests/test_admin.py::test_search[1-tokenTOKENtokenTOKENtoken00001-expected5]": _SEARCH_ECHO,
-    "tests/test_admin.py::test_search[secretSECRET00001secretSECRETsecret-expected6]": _SEARCH_ECHO,
-    "tests/test_client.py::test_without_the_filter_oauthlib_would_leak": (
-        "removes the app's filters on oauthlib's loggers to prove they are needed"
-    ),
-}
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        reason = ALLOWED.get(item.nodeid)
-        if reason is not None:
-            item.add_marker(pytest.mark.leaks_allowed(reason))
-
-
 def uses_database(item: pytest.Item) -> bool:
     """Whether the test had database access (pytest-django's mark or fixtures)."""
     return item.get_closest_marker("django_db") is not None or "_django_db_helper" in getattr(

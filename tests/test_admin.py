@@ -668,8 +668,14 @@ def test_stale_filter(client: Client, query: str, expected: set[str]) -> None:
         ("GAM", {"3"}),
         ("3", {"3"}),
         ("33", set()),  # the Twitter id is matched exactly
-        (credentials(1)[0], set()),
-        (credentials(1)[1], set()),
+        # Staff typing a stored token or secret into the search box see their own query
+        # typed back: an echo of the request, not of anything stored.
+        pytest.param(
+            credentials(1)[0], set(), marks=pytest.mark.leaks_allowed("search query echoed")
+        ),
+        pytest.param(
+            credentials(1)[1], set(), marks=pytest.mark.leaks_allowed("search query echoed")
+        ),
     ],
 )
 def test_search(client: Client, query: str, expected: set[str]) -> None:

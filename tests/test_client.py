@@ -1279,6 +1279,7 @@ def test_debug_logging_leaks_no_secret(
     assert "django_twitter_oauth.client Twitter call failed" in text
 
 
+@pytest.mark.leaks_allowed("removes the app's filters on oauthlib's loggers to prove them needed")
 def test_without_the_filter_oauthlib_would_leak(
     api: responses.RequestsMock,
     client: TwitterClient,

@@ -263,10 +263,3 @@ def test_uses_database_by_mark(request: pytest.FixtureRequest) -> None:
 
 def test_uses_database_by_fixture(request: pytest.FixtureRequest, db: None) -> None:
     assert leakcheck.uses_database(request.node)
-
-
-def test_allowed_tests_are_marked(request: pytest.FixtureRequest) -> None:
-    collected = request.session.items
-    allowed = [item for item in collected if item.nodeid in leakcheck.ALLOWED]
-    assert all(item.get_closest_marker("leaks_allowed") for item in allowed)
-    assert request.node.get_closest_marker("leaks_allowed") is None
