@@ -33,6 +33,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from django_twitter_oauth import signals
@@ -259,6 +260,17 @@ def _check_workers(workers: int) -> None:
 
 def _gate(max_wait: float | None, stop: threading.Event) -> _RateGate:
     return _RateGate(app_settings.RATE_LIMIT_MAX_WAIT if max_wait is None else max_wait, stop)
+
+
+def load(tokens: QuerySet[AccessToken]) -> list[AccessToken]:
+    """The rows of ``tokens``. Should one hold a value no key in FERNET_KEYS decrypts
+    (a lost key), all of them with their credentials deferred instead: :func:`revoke`
+    and :func:`verify` then read each token's on its own, and report that row alone as
+    failed rather than the whole batch stopping with a TokenDecryptionError."""
+    try:
+        return list(tokens)
+    except TokenDecryptionError:
+        return list(tokens.defer("token", "secret"))
 
 
 def revoke(

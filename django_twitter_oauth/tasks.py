@@ -41,7 +41,9 @@ def revoke_tokens(
     token_ids: list[int], discard: bool = False, reason: str = "", workers: int = 8
 ) -> dict[str, Any]:
     """Revoke (or discard) the tokens with these ids that still exist."""
-    tokens = AccessToken.objects.filter(pk__in=token_ids).select_related("user").order_by("pk")
+    tokens = revocation.load(
+        AccessToken.objects.filter(pk__in=token_ids).select_related("user").order_by("pk")
+    )
     if discard:
         report = revocation.discard(tokens, reason=reason or "discarded by a task")
     else:

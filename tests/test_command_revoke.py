@@ -264,6 +264,23 @@ def test_partial_failure_exits_1_and_a_rerun_finishes(fake_twitter: FakeTwitter)
     assert TokenEvent.objects.count() == 3
 
 
+def test_a_token_no_key_decrypts_fails_alone(fake_twitter: FakeTwitter) -> None:
+    # A lost key: the batch holding the unreadable row goes on without it; the next
+    # batch (rows 3 and 4) is read as usual.
+    hold(1, twitter=fake_twitter)
+    with override_settings(FERNET_KEYS=["a-key-since-lost"]):
+        hold(1, twitter=fake_twitter, start=2)
+    hold(2, twitter=fake_twitter, start=3)
+    run = revoke("--all", "--noinput", "--workers", "1", "--batch-size", "2")
+    assert run.status == 1
+    assert run.out.startswith(
+        "Revoked: 3 (already invalid at Twitter: 0)\nFailed: 1\n  @user2 (2): "
+    )
+    assert "FERNET_KEYS" in run.out
+    assert remaining() == {"2"}
+    assert fake_twitter.count(INVALIDATE_TOKEN) == 3
+
+
 def test_server_errors_are_retried(
     fake_twitter: FakeTwitter, monkeypatch: pytest.MonkeyPatch
 ) -> None:

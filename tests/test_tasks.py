@@ -177,6 +177,22 @@ def test_revocation_incomplete_carries_the_summary(fake_twitter: FakeTwitter) ->
     assert token.token not in str(summary)
 
 
+@pytest.mark.django_db
+def test_a_token_no_key_decrypts_fails_alone(fake_twitter: FakeTwitter) -> None:
+    readable = hold_tokens(2, twitter=fake_twitter)
+    with override_settings(FERNET_KEYS=["a-key-since-lost"]):
+        [lost] = hold_tokens(1, twitter=fake_twitter, start=3)
+    with pytest.raises(RevocationIncomplete) as raised:
+        tasks.revoke_tokens.call([token.pk for token in [*readable, lost]])
+    [summary] = raised.value.args
+    assert summary["revoked"] == 2
+    [failure] = summary["failed"]
+    assert failure["twitter_user_id"] == "3"
+    assert "FERNET_KEYS" in failure["reason"]
+    assert fake_twitter.count(INVALIDATE_TOKEN) == 2
+    assert remaining() == {"3"}
+
+
 @override_settings(TWITTER_OAUTH_RATE_LIMIT_MAX_WAIT=5)
 @pytest.mark.django_db
 def test_rate_limit_beyond_max_wait_fails_the_task_with_the_rest_not_attempted(
