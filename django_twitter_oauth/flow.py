@@ -509,13 +509,16 @@ def disconnect(request: HttpRequest, twitter_user_id: str) -> Disconnected:
     act for the user) and ``told_twitter`` is False.
     """
     user = _user(request)
-    token = (
-        AccessToken.objects.filter(user=user, twitter_user_id=twitter_user_id).first()
+    # load(): a token no key decrypts (a lost key) cannot be revoked at Twitter, but is
+    # still disconnected here, like one Twitter could not be told about.
+    found = (
+        revocation.load(AccessToken.objects.filter(user=user, twitter_user_id=twitter_user_id))
         if user is not None and _well_formed(twitter_user_id)
-        else None
+        else []
     )
-    if token is None:
+    if not found:
         raise UnknownAccount()
+    [token] = found  # twitter_user_id is unique
     reason = "disconnected by the user"
     # No retries and no waiting for a rate limit: the user is waiting for the page.
     report = revocation.revoke([token], actor=user, reason=reason, max_wait=0, backoff=())

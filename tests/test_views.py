@@ -1015,6 +1015,20 @@ def test_disconnect_when_twitter_cannot_be_told(
     ]
 
 
+def test_disconnect_of_a_token_no_key_decrypts(
+    client: Client, fake_twitter: FakeTwitter, alice: User, sent: SignalRecorder
+) -> None:
+    with override_settings(FERNET_KEYS=["a-key-since-lost"]):
+        make_token(alice, twitter_user_id="6253282", screen_name="twitterapi")
+    client.force_login(alice)
+    response = client.post("/twitter/disconnect/", {"twitter_user_id": "6253282"})
+    assert response.status_code == 200
+    assert "Twitter could not be told" in response.content.decode()
+    assert not AccessToken.objects.exists()
+    assert fake_twitter.calls == []
+    assert sent.names == ["token_discarded"]
+
+
 @pytest.mark.parametrize("twitter_user_id", ["6253282", "", "nonsense\x00"])
 def test_disconnect_of_someone_elses_account(
     client: Client,
