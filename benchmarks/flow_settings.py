@@ -13,8 +13,9 @@ provider has built in, so one fake answers both.
 from __future__ import annotations
 
 import os
-import urllib.parse
 from typing import Any
+
+import dj_database_url
 
 SECRET_KEY = "benchmarks-secret-key-not-for-production"  # noqa: S105
 DEBUG = False
@@ -23,30 +24,18 @@ ALLOWED_HOSTS = ["testserver"]
 ALLAUTH = os.environ.get("BENCH_ALLAUTH") == "1"
 
 
-def _database(url: str) -> dict[str, Any]:
-    if not url:
-        return {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": os.environ.get("BENCH_DATABASE", "flow.sqlite3"),
-            "TEST": {"NAME": os.environ.get("BENCH_DATABASE", "flow.sqlite3")},
+_sqlite = os.environ.get("BENCH_DATABASE", "flow.sqlite3")
+DATABASES: dict[str, Any] = {
+    "default": (
+        # The script creates and drops the test database; it never touches NAME itself.
+        {
+            **dj_database_url.parse(os.environ["BENCH_DATABASE_URL"]),
+            "TEST": {"NAME": os.environ.get("BENCH_TEST_DATABASE", "bench_flow")},
         }
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("postgres", "postgresql"):
-        raise ValueError(f"Only postgres:// URLs are supported, not {parts.scheme}://")
-    name = parts.path.lstrip("/")
-    return {
-        "ENGINE": "django.db.backends.postgresql",
-        "NAME": name,
-        "USER": urllib.parse.unquote(parts.username or ""),
-        "PASSWORD": urllib.parse.unquote(parts.password or ""),
-        "HOST": parts.hostname or "",
-        "PORT": str(parts.port or ""),
-        # The script creates and drops this database; it never touches NAME itself.
-        "TEST": {"NAME": os.environ.get("BENCH_TEST_DATABASE", "bench_flow")},
-    }
-
-
-DATABASES = {"default": _database(os.environ.get("BENCH_DATABASE_URL", ""))}
+        if os.environ.get("BENCH_DATABASE_URL")
+        else {"ENGINE": "django.db.backends.sqlite3", "NAME": _sqlite, "TEST": {"NAME": _sqlite}}
+    )
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 INSTALLED_APPS = [
