@@ -21,6 +21,15 @@ ACCESS_TYPES = ("read", "write")
 #: The callback value that selects the PIN (out-of-band) flow. Case-sensitive (RFC 5849).
 OOB = "oob"
 
+#: The endpoints TWITTER_OAUTH_VERIFY_ENDPOINT may name: v2 (every tier, the default) and
+#: v1.1 (answered with error 453 on X's Free tier).
+VERIFY_V2 = "2/users/me"
+VERIFY_V1 = "1.1/account/verify_credentials.json"
+VERIFY_ENDPOINTS = (VERIFY_V2, VERIFY_V1)
+
+#: The built-in sign-up (TWITTER_OAUTH_SIGNUP's default).
+DEFAULT_SIGNUP = "django_twitter_oauth.signup.default_signup"
+
 
 def granted_level(app_permission: str, access_type: str | None) -> str:
     """The access level Twitter grants: the app's permission, lowered by the
@@ -90,6 +99,22 @@ class Settings:
     @property
     def RATE_LIMIT_MAX_WAIT(self) -> float:
         return _get("RATE_LIMIT_MAX_WAIT", 900)  # type: ignore[no-any-return]
+
+    @property
+    def VERIFY_ENDPOINT(self) -> str:
+        """How a token's user is identified: ``"2/users/me"`` (every tier) or
+        ``"1.1/account/verify_credentials.json"`` (not on X's Free tier: error 453)."""
+        return _get("VERIFY_ENDPOINT", VERIFY_V2)  # type: ignore[no-any-return]
+
+    @property
+    def REQUEST_EMAIL(self) -> bool:
+        """Ask Twitter for the user's email address once per authorization."""
+        return _get("REQUEST_EMAIL", False)  # type: ignore[no-any-return]
+
+    @property
+    def SIGNUP(self) -> str:
+        """Dotted path to the callable that creates (or refuses) a user at sign-up."""
+        return _get("SIGNUP", DEFAULT_SIGNUP)  # type: ignore[no-any-return]
 
     @property
     def SANDBOX_ALLOWED(self) -> bool:

@@ -87,8 +87,25 @@ class TokenInvalid(TwitterRejected):
     """The access token is invalid or expired (code 89 on a 401 or 403)."""
 
 
-class CallbackNotApproved(TwitterRejected):
+class ConfigurationRejected(TwitterRejected):
+    """Twitter refused the site's own configuration, not the user's authorization: bad
+    consumer keys (32), the server's clock (135), a suspended app (416), a PIN-only app
+    (417), a callback not approved (415), an access tier without the endpoint (453), or
+    any refusal of ``oauth/request_token``. Staff must fix it; the visitor cannot.
+
+    :mod:`django_twitter_oauth.client` decides which refusals these are (one table);
+    views and commands map by type only.
+    """
+
+
+class CallbackNotApproved(ConfigurationRejected):
     """The callback URL is not on the app's allow-list in the developer portal (code 415)."""
+
+
+class AccessTierError(ConfigurationRejected):
+    """The app's access tier does not include the endpoint (code 453, or v2's
+    ``client-forbidden`` problem): ``endpoint`` names it. X's Free tier answers v1.1
+    ``account/verify_credentials`` this way; ``2/users/me`` works on every tier."""
 
 
 class MalformedResponse(TwitterError):
