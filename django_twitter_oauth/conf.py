@@ -27,6 +27,9 @@ VERIFY_V2 = "2/users/me"
 VERIFY_V1 = "1.1/account/verify_credentials.json"
 VERIFY_ENDPOINTS = (VERIFY_V2, VERIFY_V1)
 
+#: X API access tiers the fake Twitter and the sandbox can play (FakeTwitter(tier=...)).
+SANDBOX_TIERS = ("free", "basic", "pro")
+
 #: The built-in sign-up (TWITTER_OAUTH_SIGNUP's default).
 DEFAULT_SIGNUP = "django_twitter_oauth.signup.default_signup"
 
@@ -125,6 +128,11 @@ class Settings:
     def SANDBOX_CACHE(self) -> str:
         """The cache alias where the sandbox keeps its tokens and nonces."""
         return _get("SANDBOX_CACHE", "default")  # type: ignore[no-any-return]
+
+    @property
+    def SANDBOX_TIER(self) -> str:
+        """The X API access tier the sandbox plays: ``"free"``, ``"basic"`` or ``"pro"``."""
+        return _get("SANDBOX_TIER", "basic")  # type: ignore[no-any-return]
 
     @property
     def SANDBOX_LATENCY(self) -> float:

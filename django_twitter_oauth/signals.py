@@ -6,7 +6,13 @@ deletion, the instance as it was).
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
+from django.db import transaction
 from django.dispatch import Signal
+
+logger = logging.getLogger(__name__)
 
 #: A user authorized the app: ``request``, ``user``, ``token``, ``created`` (False
 #: when an existing token for the same Twitter account was updated).
@@ -31,3 +37,20 @@ token_revoked = Signal()
 #: unreachable on disconnect): ``token``, ``user``, ``revoked_by``, ``reason``.
 #: Sender: ``AccessToken``.
 token_discarded = Signal()
+
+
+def send_after_commit(signal: Signal, *, using: str | None = None, **kwargs: Any) -> None:
+    """Send ``signal`` once the transaction on database ``using`` commits (at once outside
+    one), robustly: a receiver that raises is logged and never turns work already stored
+    into an error, nor stops the other receivers."""
+
+    def send() -> None:
+        for receiver, result in signal.send_robust(**kwargs):
+            if isinstance(result, Exception):
+                logger.error(
+                    "A receiver of a django_twitter_oauth signal failed: %s",
+                    getattr(receiver, "__qualname__", receiver),
+                    exc_info=(type(result), result, result.__traceback__),
+                )
+
+    transaction.on_commit(send, using=using)
