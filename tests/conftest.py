@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
 from pytest_django.live_server_helper import LiveServer
+
+from django_twitter_oauth import signals
+from django_twitter_oauth.models import AccessToken
+from tests.utils import SignalRecorder
 
 # tests.leakcheck: after every test, no secret in any output (see that module).
 pytest_plugins = ["django_twitter_oauth.testing.pytest_plugin", "tests.leakcheck"]
@@ -24,3 +31,30 @@ def live_server(django_db_setup: None, live_server: LiveServer) -> LiveServer:
     would take the test's own connection for an in-memory one, share it with its
     threads and close it after every request, under the test's feet."""
     return live_server
+
+
+@pytest.fixture
+def sent() -> Iterator[SignalRecorder]:
+    """Every signal of the app sent during the test (tests.utils.SignalRecorder)."""
+    with SignalRecorder() as recorder:
+        yield recorder
+
+
+@pytest.fixture
+def received() -> Iterator[dict[str, list[dict[str, Any]]]]:
+    """What token_revoked and token_discarded sent, as the keyword arguments."""
+    log: dict[str, list[dict[str, Any]]] = {"revoked": [], "discarded": []}
+
+    def on_revoked(sender: Any, **kwargs: Any) -> None:
+        assert sender is AccessToken
+        log["revoked"].append(kwargs)
+
+    def on_discarded(sender: Any, **kwargs: Any) -> None:
+        assert sender is AccessToken
+        log["discarded"].append(kwargs)
+
+    signals.token_revoked.connect(on_revoked, sender=AccessToken)
+    signals.token_discarded.connect(on_discarded, sender=AccessToken)
+    yield log
+    signals.token_revoked.disconnect(on_revoked, sender=AccessToken)
+    signals.token_discarded.disconnect(on_discarded, sender=AccessToken)

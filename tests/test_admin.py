@@ -20,10 +20,7 @@ from django_twitter_oauth.testing.provider import (
     VERIFY_CREDENTIALS,
     twitter_error,
 )
-from tests.test_revocation import held, received, secrets_of
-from tests.utils import credentials, make_user
-
-__all__ = ["received"]  # the fixture, shared with test_revocation
+from tests.utils import credentials, held, make_user, secrets_of
 
 if TYPE_CHECKING:
     from django.test.client import _MonkeyPatchedWSGIResponse as Response

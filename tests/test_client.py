@@ -39,6 +39,19 @@ from django_twitter_oauth.exceptions import (
     TwitterRejected,
     TwitterUnavailable,
 )
+from tests import vectors
+from tests.vectors import (
+    LOGIN_KEY,
+    LOGIN_REQUEST_SECRET,
+    LOGIN_REQUEST_TOKEN,
+    LOGIN_SECRET,
+    LOGIN_VERIFIER,
+    SIG_KEY,
+    SIG_SECRET,
+    SIG_STATUS,
+    SIG_TOKEN,
+    SIG_TOKEN_SECRET,
+)
 
 API = "https://api.twitter.com"
 CONSUMER_KEY = "tests-consumer-key"
@@ -59,18 +72,6 @@ ACCESS_TOKEN_BODY = (
     "&user_id=6253282&screen_name=twitterapi"
 )
 USER = {"id": 6253282, "id_str": "6253282", "screen_name": "twitterapi", "name": "Twitter API"}
-
-# Published vectors: facts §5.4 ("Log in with X") and §5.3 ("Creating a signature").
-LOGIN_KEY = "cChZNFj6T5R0TigYB9yd1w"
-LOGIN_SECRET = "L8qq9PZyRg6ieKGEKhZolGC0vJWLw8iEJ88DRdyOg"
-LOGIN_REQUEST_TOKEN = "NPcudxy0yU5T3tBzho7iCotZ3cnetKwcTIRlX0iwRl0"
-LOGIN_REQUEST_SECRET = "veNRnAWe6inFuo8o2u8SLLZLjolYDmDP7SzL0YfYI"
-LOGIN_VERIFIER = "uw7NjWHT6OJ1MpJOXsHfNxoAhPKpgI8BlYDhxEjIBY"
-SIG_KEY = "xvz1evFS4wEEPTGEFPHBog"
-SIG_SECRET = "kAcSOqF21Fu85e7zjz7ZN2U4ZRhfV3WpwPAoE3Z7kBw"
-SIG_TOKEN = "370773112-GmHxMAgYyLbNEtIKZeRNFsMKPR9EyMZeS9weJAEb"
-SIG_TOKEN_SECRET = "LswwdoUaIvS8ltyTt5jkRh4J50vUPVVHtR2YPi5kE"
-SIG_STATUS = "Hello Ladies + Gentlemen, a signed OAuth request!"
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -212,31 +213,33 @@ every_call = pytest.mark.parametrize("call", CALLS, ids=[c.endpoint for c in CAL
 
 
 def test_signature_helper_reproduces_rfc_vector() -> None:
-    # RFC 5849 §3.4.1 (with the corrected signature, facts §5.2): proves the helper the
-    # other tests check against is itself right.
+    # RFC 5849 §3.4.1 (with the corrected signature, tests/vectors.py): proves the helper
+    # the other tests check against is itself right.
     request = requests.Request(
         "POST",
-        "http://example.com/request?b5=%3D%253D&a3=a&c%40=&a2=r%20b",
-        data="c2&a3=2+q",
+        vectors.RFC_URL,
+        data=vectors.RFC_BODY,
         headers={
             "Content-Type": "application/x-www-form-urlencoded",
-            "Authorization": 'OAuth realm="Example", oauth_consumer_key="9djdj82h48djs9d2", '
-            'oauth_token="kkk9d7dh3k39sjv7", oauth_signature_method="HMAC-SHA1", '
-            'oauth_timestamp="137131201", oauth_nonce="7d8f3e4a"',
+            "Authorization": 'OAuth realm="Example", '
+            f'oauth_consumer_key="{vectors.RFC_CONSUMER_KEY}", oauth_token="{vectors.RFC_TOKEN}", '
+            'oauth_signature_method="HMAC-SHA1", '
+            f'oauth_timestamp="{vectors.RFC_TIME}", oauth_nonce="{vectors.RFC_NONCE}"',
         },
     ).prepare()
     params = oauth_params(request)
     assert params.pop("realm") == "Example"
     request.headers["Authorization"] = "OAuth " + ", ".join(f'{k}="{v}"' for k, v in params.items())
-    assert expected_signature(request, "j49sk3j29djd", "dh893hdasih9") == (
-        "r6/TJjbCOr97/+UU0NsvSne7s5g="
+    assert (
+        expected_signature(request, vectors.RFC_CONSUMER_SECRET, vectors.RFC_TOKEN_SECRET)
+        == vectors.RFC_SIGNATURE
     )
 
 
 def test_vector_login_with_x_request_token(
     api: responses.RequestsMock, fixed_nonce: Callable[[str, str], None]
 ) -> None:
-    fixed_nonce("ea9ec8429b68d6b77cd5600adbbb0456", "1318467427")
+    fixed_nonce(vectors.LOGIN_REQUEST_TOKEN_NONCE, str(vectors.LOGIN_TIME))
     api.post(
         f"{API}/oauth/request_token",
         body=f"oauth_token={LOGIN_REQUEST_TOKEN}&oauth_token_secret={LOGIN_REQUEST_SECRET}"
@@ -245,7 +248,7 @@ def test_vector_login_with_x_request_token(
     )
     client = TwitterClient(consumer_key=LOGIN_KEY, consumer_secret=LOGIN_SECRET, api_url=API)
 
-    result = client.fetch_request_token("http://localhost/sign-in-with-twitter/")
+    result = client.fetch_request_token(vectors.LOGIN_CALLBACK)
 
     assert result == RequestTokenResult(token=LOGIN_REQUEST_TOKEN, secret=LOGIN_REQUEST_SECRET)
     request = sent(api)
@@ -253,62 +256,56 @@ def test_vector_login_with_x_request_token(
     assert request.url == f"{API}/oauth/request_token"
     assert not request.body
     assert oauth_params(request) == {
-        "oauth_callback": "http://localhost/sign-in-with-twitter/",
+        "oauth_callback": vectors.LOGIN_CALLBACK,
         "oauth_consumer_key": LOGIN_KEY,
-        "oauth_nonce": "ea9ec8429b68d6b77cd5600adbbb0456",
+        "oauth_nonce": vectors.LOGIN_REQUEST_TOKEN_NONCE,
         "oauth_signature_method": "HMAC-SHA1",
-        "oauth_timestamp": "1318467427",
+        "oauth_timestamp": str(vectors.LOGIN_TIME),
         "oauth_version": "1.0",
-        "oauth_signature": "F1Li3tvehgcraF8DMJ7OyxO4w9Y=",
+        "oauth_signature": vectors.LOGIN_REQUEST_TOKEN_SIGNATURE,
     }
 
 
 def test_vector_login_with_x_access_token(
     api: responses.RequestsMock, fixed_nonce: Callable[[str, str], None]
 ) -> None:
-    fixed_nonce("a9900fe68e2573b27a37f10fbad6a755", "1318467427")
+    fixed_nonce(vectors.LOGIN_ACCESS_TOKEN_NONCE, str(vectors.LOGIN_TIME))
     api.post(
         f"{API}/oauth/access_token",
-        body="oauth_token=7588892-kagSNqWge8gB1WwE3plnFsJHAZVfxWD7Vb57p0b4"
-        "&oauth_token_secret=PbKfYqSryyeKDWz4ebtY3o5ogNLG11WJuZBc9fQrQo",
+        body=f"oauth_token={vectors.LOGIN_ACCESS_TOKEN}"
+        f"&oauth_token_secret={vectors.LOGIN_ACCESS_SECRET}",
     )
     client = TwitterClient(consumer_key=LOGIN_KEY, consumer_secret=LOGIN_SECRET, api_url=API)
 
     result = client.fetch_access_token(LOGIN_REQUEST_TOKEN, LOGIN_REQUEST_SECRET, LOGIN_VERIFIER)
 
     assert result == AccessTokenResult(
-        token="7588892-kagSNqWge8gB1WwE3plnFsJHAZVfxWD7Vb57p0b4",
-        secret="PbKfYqSryyeKDWz4ebtY3o5ogNLG11WJuZBc9fQrQo",
+        token=vectors.LOGIN_ACCESS_TOKEN,
+        secret=vectors.LOGIN_ACCESS_SECRET,
         user_id=None,
         screen_name=None,
         access_level=None,
     )
     assert oauth_params(sent(api)) == {
         "oauth_consumer_key": LOGIN_KEY,
-        "oauth_nonce": "a9900fe68e2573b27a37f10fbad6a755",
+        "oauth_nonce": vectors.LOGIN_ACCESS_TOKEN_NONCE,
         "oauth_signature_method": "HMAC-SHA1",
-        "oauth_timestamp": "1318467427",
+        "oauth_timestamp": str(vectors.LOGIN_TIME),
         "oauth_token": LOGIN_REQUEST_TOKEN,
         "oauth_verifier": LOGIN_VERIFIER,
         "oauth_version": "1.0",
-        "oauth_signature": "39cipBtIOHEEnybAR4sATQTpl2I=",
+        "oauth_signature": vectors.LOGIN_ACCESS_TOKEN_SIGNATURE,
     }
 
 
-@pytest.mark.parametrize(
-    ("host", "signature"),
-    [
-        ("https://api.x.com", "Ls93hJiZbQ3akF3HF3x1Bz8/zU4="),
-        ("https://api.twitter.com", "hCtSmYh+iHYCEqBWrE7C7hYmtUk="),
-    ],
-)
+@pytest.mark.parametrize(("host", "signature"), vectors.SIG_SIGNATURES)
 def test_vector_creating_a_signature(
     api: responses.RequestsMock,
     fixed_nonce: Callable[[str, str], None],
     host: str,
     signature: str,
 ) -> None:
-    fixed_nonce("kYjzVBB8Y0ZFabxSWbWovY3uYSQ2pTgmZeNu2VS4cg", "1318622958")
+    fixed_nonce(vectors.SIG_NONCE, str(vectors.SIG_TIME))
     api.post(f"{host}/1.1/statuses/update.json", json={"id_str": "1"})
     client = TwitterClient(consumer_key=SIG_KEY, consumer_secret=SIG_SECRET, api_url=host)
 
@@ -322,9 +319,9 @@ def test_vector_creating_a_signature(
     assert dict(parse_qsl(body_text(request))) == {"status": SIG_STATUS}
     assert oauth_params(request) == {
         "oauth_consumer_key": SIG_KEY,
-        "oauth_nonce": "kYjzVBB8Y0ZFabxSWbWovY3uYSQ2pTgmZeNu2VS4cg",
+        "oauth_nonce": vectors.SIG_NONCE,
         "oauth_signature_method": "HMAC-SHA1",
-        "oauth_timestamp": "1318622958",
+        "oauth_timestamp": str(vectors.SIG_TIME),
         "oauth_token": SIG_TOKEN,
         "oauth_version": "1.0",
         "oauth_signature": signature,

@@ -11,32 +11,17 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection, models
+from django.db import connection
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
 from django_twitter_oauth import fields
-from django_twitter_oauth.fields import EncryptedTextField
 from django_twitter_oauth.models import AccessToken, RequestToken, TokenEvent
-from tests.utils import make_token, make_user, manage, manage_env
+from tests.utils import NEW, OLD, ciphertexts, make_token, make_user, manage, manage_env, summary
 
 pytestmark = pytest.mark.django_db
 
-OLD = "tests-fernet-key-1"  # tests/settings.py's FERNET_KEYS
-NEW = "rotation-new-key"
 LOST = "a-key-nobody-kept"
-
-
-def ciphertexts(model: type[models.Model]) -> dict[Any, tuple[bytes, ...]]:
-    """The raw encrypted columns of each row, by primary key."""
-    columns = [
-        str(f.column) for f in model._meta.concrete_fields if isinstance(f, EncryptedTextField)
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT id, {', '.join(columns)} FROM {model._meta.db_table}"  # noqa: S608
-        )
-        return {pk: tuple(bytes(value) for value in values) for pk, *values in cursor.fetchall()}
 
 
 def everything() -> dict[Any, tuple[bytes, ...]]:
@@ -97,13 +82,6 @@ def rotate(*args: str) -> Run:
     except CommandError as exc:
         return Run(out.getvalue(), err.getvalue(), exc)
     return Run(out.getvalue(), err.getvalue(), None)
-
-
-def summary(label: str, rotated: int, current: int, unreadable: int = 0, meanwhile: int = 0) -> str:
-    return (
-        f"{label}: {rotated} re-encrypted, {current} already current, {unreadable} unreadable, "
-        f"{meanwhile} changed meanwhile (already written with the new key).\n"
-    )
 
 
 def test_rotates_every_row_to_the_first_key_then_finds_them_current() -> None:

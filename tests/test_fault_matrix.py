@@ -516,12 +516,6 @@ def slept(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     return clock.slept
 
 
-@pytest.fixture
-def sent() -> Iterator[SignalRecorder]:
-    with SignalRecorder() as recorder:
-        yield recorder
-
-
 SECRETS = (CONSUMER_SECRET, TOKEN, SECRET, REQUEST_SECRET)
 
 

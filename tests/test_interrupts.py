@@ -55,16 +55,19 @@ from django_twitter_oauth.testing.provider import (
     FakeResponse,
     twitter_error,
 )
-from tests.test_command_rotate_keys import NEW, OLD, ciphertexts, summary
 from tests.utils import (
+    NEW,
+    OLD,
     ROOT,
     bulk_hold_tokens,
+    ciphertexts,
     credentials,
     make_user,
     manage,
     manage_args,
     manage_env,
     sandbox_caches,
+    summary,
 )
 from tests.utils import sandbox_provider as sandbox
 

@@ -22,20 +22,11 @@ from django_twitter_oauth.testing.provider import (
     VERIFY_CREDENTIALS,
     twitter_error,
 )
-from tests.utils import credentials, hold_tokens, make_token, make_user
+from tests.utils import credentials, held, make_token, make_user, secrets_of
 
 pytestmark = pytest.mark.django_db
 
 NOT_PERMITTED = twitter_error(87, "Client is not permitted to perform this action.")
-
-
-def held(fake: FakeTwitter | None, count: int = 1, **extra: Any) -> list[AccessToken]:
-    """``count`` tokens the site holds; Twitter knows them too unless ``fake`` is None."""
-    return hold_tokens(count, twitter=fake, **extra)
-
-
-def secrets_of(tokens: list[AccessToken]) -> list[str]:
-    return [value for token in tokens for value in credentials(int(token.twitter_user_id))]
 
 
 def assert_no_secret_in_events(tokens: list[AccessToken]) -> None:
@@ -47,26 +38,6 @@ def assert_no_secret_in_events(tokens: list[AccessToken]) -> None:
 
 def remaining() -> set[str]:
     return set(AccessToken.objects.values_list("twitter_user_id", flat=True))
-
-
-@pytest.fixture
-def received() -> Iterator[dict[str, list[dict[str, Any]]]]:
-    """What token_revoked and token_discarded sent, as the keyword arguments."""
-    log: dict[str, list[dict[str, Any]]] = {"revoked": [], "discarded": []}
-
-    def on_revoked(sender: Any, **kwargs: Any) -> None:
-        assert sender is AccessToken
-        log["revoked"].append(kwargs)
-
-    def on_discarded(sender: Any, **kwargs: Any) -> None:
-        assert sender is AccessToken
-        log["discarded"].append(kwargs)
-
-    signals.token_revoked.connect(on_revoked, sender=AccessToken)
-    signals.token_discarded.connect(on_discarded, sender=AccessToken)
-    yield log
-    signals.token_revoked.disconnect(on_revoked, sender=AccessToken)
-    signals.token_discarded.disconnect(on_discarded, sender=AccessToken)
 
 
 class FakeClock:

@@ -1,7 +1,7 @@
 """The fake Twitter's provider, spoken to with raw signed requests (``FakeProvider.handle``).
 
 Requests are signed here with oauthlib's client and a fixed nonce and timestamp, or
-written out by hand from Twitter's published vectors (twitter-oauth-facts.md §5), so
+written out by hand from Twitter's published vectors (tests/vectors.py), so
 each test controls exactly what the provider sees.
 """
 
@@ -29,6 +29,22 @@ from django_twitter_oauth.testing.provider import (
     twitter_error,
 )
 from django_twitter_oauth.testing.store import MemoryStore
+from tests import vectors
+from tests.vectors import (
+    LOGIN_CALLBACK,
+    LOGIN_KEY,
+    LOGIN_REQUEST_SECRET,
+    LOGIN_REQUEST_TOKEN,
+    LOGIN_SECRET,
+    LOGIN_TIME,
+    LOGIN_VERIFIER,
+    SIG_BODY,
+    SIG_KEY,
+    SIG_SECRET,
+    SIG_TIME,
+    SIG_TOKEN,
+    SIG_TOKEN_SECRET,
+)
 
 API = "https://api.twitter.com"
 KEY = "provider-key"
@@ -37,20 +53,6 @@ NOW = 1_700_000_000
 CALLBACK = "https://example.com/twitter/callback/"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
-# Published vectors: facts §5.4 ("Log in with X") and §5.3 ("Creating a signature").
-LOGIN_KEY = "cChZNFj6T5R0TigYB9yd1w"
-LOGIN_SECRET = "L8qq9PZyRg6ieKGEKhZolGC0vJWLw8iEJ88DRdyOg"
-LOGIN_TIME = 1318467427
-LOGIN_CALLBACK = "http://localhost/sign-in-with-twitter/"
-LOGIN_REQUEST_TOKEN = "NPcudxy0yU5T3tBzho7iCotZ3cnetKwcTIRlX0iwRl0"
-LOGIN_REQUEST_SECRET = "veNRnAWe6inFuo8o2u8SLLZLjolYDmDP7SzL0YfYI"
-LOGIN_VERIFIER = "uw7NjWHT6OJ1MpJOXsHfNxoAhPKpgI8BlYDhxEjIBY"
-SIG_KEY = "xvz1evFS4wEEPTGEFPHBog"
-SIG_SECRET = "kAcSOqF21Fu85e7zjz7ZN2U4ZRhfV3WpwPAoE3Z7kBw"
-SIG_TOKEN = "370773112-GmHxMAgYyLbNEtIKZeRNFsMKPR9EyMZeS9weJAEb"
-SIG_TOKEN_SECRET = "LswwdoUaIvS8ltyTt5jkRh4J50vUPVVHtR2YPi5kE"
-SIG_TIME = 1318622958
-SIG_BODY = "status=Hello%20Ladies%20%2b%20Gentlemen%2c%20a%20signed%20OAuth%20request%21"
 
 _nonces = itertools.count()
 
@@ -162,15 +164,15 @@ def text(response: FakeResponse) -> tuple[int, str]:
     return response.status, response.body
 
 
-# -- published vectors (facts §5) ---------------------------------------------------------
+# -- published vectors (tests/vectors.py) ------------------------------------------------------
 
 LOGIN_REQUEST_TOKEN_PARAMS = {
-    "oauth_nonce": "ea9ec8429b68d6b77cd5600adbbb0456",
+    "oauth_nonce": vectors.LOGIN_REQUEST_TOKEN_NONCE,
     "oauth_callback": LOGIN_CALLBACK,
     "oauth_signature_method": "HMAC-SHA1",
     "oauth_timestamp": str(LOGIN_TIME),
     "oauth_consumer_key": LOGIN_KEY,
-    "oauth_signature": "F1Li3tvehgcraF8DMJ7OyxO4w9Y=",
+    "oauth_signature": vectors.LOGIN_REQUEST_TOKEN_SIGNATURE,
     "oauth_version": "1.0",
 }
 
@@ -179,11 +181,11 @@ LOGIN_REQUEST_TOKEN_PARAMS = {
     ("change", "consumer_secret", "api_url"),
     [
         ({}, LOGIN_SECRET, "https://api.twitter.com"),
-        ({"oauth_signature": "F1Li3tvehgcraF8DMJ7OyxO4w9Z="}, LOGIN_SECRET, API),
+        ({"oauth_signature": vectors.LOGIN_REQUEST_TOKEN_SIGNATURE[:-2] + "Z="}, LOGIN_SECRET, API),
         ({"oauth_callback": LOGIN_CALLBACK + "x"}, LOGIN_SECRET, API),
         ({"oauth_nonce": "fa9ec8429b68d6b77cd5600adbbb0456"}, LOGIN_SECRET, API),
         ({}, LOGIN_SECRET + "x", API),
-        # The vector only reproduces with api.twitter.com (facts §5.4).
+        # The vector only reproduces with api.twitter.com (tests/vectors.py).
         ({}, LOGIN_SECRET, "https://api.x.com"),
     ],
     ids=["published", "signature", "callback", "nonce", "consumer-secret", "api.x.com"],
@@ -211,8 +213,8 @@ def test_vector_login_with_x_request_token(
 
 LOGIN_ACCESS_TOKEN_PARAMS = {
     "oauth_consumer_key": LOGIN_KEY,
-    "oauth_nonce": "a9900fe68e2573b27a37f10fbad6a755",
-    "oauth_signature": "39cipBtIOHEEnybAR4sATQTpl2I=",
+    "oauth_nonce": vectors.LOGIN_ACCESS_TOKEN_NONCE,
+    "oauth_signature": vectors.LOGIN_ACCESS_TOKEN_SIGNATURE,
     "oauth_signature_method": "HMAC-SHA1",
     "oauth_timestamp": str(LOGIN_TIME),
     "oauth_token": LOGIN_REQUEST_TOKEN,
@@ -224,13 +226,21 @@ LOGIN_ACCESS_TOKEN_PARAMS = {
     ("change", "request_secret", "verifier_in"),
     [
         ({}, LOGIN_REQUEST_SECRET, "body"),
-        # Same signature with the verifier in the header (facts §5.4(c)).
+        # Same signature with the verifier in the header (tests/vectors.py).
         ({}, LOGIN_REQUEST_SECRET, "header"),
-        ({"oauth_signature": "39cipBtIOHEEnybAR4sATQTpl2J="}, LOGIN_REQUEST_SECRET, "body"),
+        (
+            {"oauth_signature": vectors.LOGIN_ACCESS_TOKEN_SIGNATURE[:-2] + "J="},
+            LOGIN_REQUEST_SECRET,
+            "body",
+        ),
         ({"oauth_timestamp": str(LOGIN_TIME + 1)}, LOGIN_REQUEST_SECRET, "body"),
         ({}, LOGIN_REQUEST_SECRET + "x", "body"),
-        # The signature with an empty token secret (facts §5.4(c)) is not accepted.
-        ({"oauth_signature": "eLn5QjdCqHdlBEvOogMeGuRxW4k="}, LOGIN_REQUEST_SECRET, "body"),
+        # The signature with an empty token secret (tests/vectors.py) is not accepted.
+        (
+            {"oauth_signature": vectors.LOGIN_ACCESS_TOKEN_SIGNATURE_NO_TOKEN_SECRET},
+            LOGIN_REQUEST_SECRET,
+            "body",
+        ),
     ],
     ids=["published", "verifier-in-header", "signature", "timestamp", "token-secret", "no-key"],
 )
@@ -267,7 +277,7 @@ def test_vector_login_with_x_access_token(
 def creating_a_signature(api_url: str, signature: str) -> dict[str, str]:
     params = {
         "oauth_consumer_key": SIG_KEY,
-        "oauth_nonce": "kYjzVBB8Y0ZFabxSWbWovY3uYSQ2pTgmZeNu2VS4cg",
+        "oauth_nonce": vectors.SIG_NONCE,
         "oauth_signature": signature,
         "oauth_signature_method": "HMAC-SHA1",
         "oauth_timestamp": str(SIG_TIME),
@@ -277,10 +287,7 @@ def creating_a_signature(api_url: str, signature: str) -> dict[str, str]:
     return {"Authorization": header(params), **FORM}
 
 
-SIGNATURES = [
-    ("https://api.x.com", "Ls93hJiZbQ3akF3HF3x1Bz8/zU4="),
-    ("https://api.twitter.com", "hCtSmYh+iHYCEqBWrE7C7hYmtUk="),
-]
+SIGNATURES = vectors.SIG_SIGNATURES
 
 OTHER_HOST = {
     "https://api.x.com": "https://api.twitter.com",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import pytest
@@ -59,12 +59,6 @@ class CommittingClient(Client):
 @pytest.fixture
 def client() -> Client:
     return CommittingClient()
-
-
-@pytest.fixture
-def sent() -> Iterator[SignalRecorder]:
-    with SignalRecorder() as recorder:
-        yield recorder
 
 
 def query(url: str) -> dict[str, str]:

@@ -13,11 +13,12 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.contrib.sessions.backends.base import SessionBase
 from django.contrib.sessions.backends.db import SessionStore
-from django.db import connection
+from django.db import connection, models
 from django.http import HttpRequest
 from django.test import RequestFactory
 
 from django_twitter_oauth import signals
+from django_twitter_oauth.fields import EncryptedTextField
 from django_twitter_oauth.models import AccessToken
 from django_twitter_oauth.testing.provider import FakeProvider
 from django_twitter_oauth.testing.store import CacheStore
@@ -230,6 +231,17 @@ def hold_tokens(
     return tokens
 
 
+def held(fake: Any, count: int = 1, **extra: Any) -> list[AccessToken]:
+    """``count`` tokens the site holds; Twitter (a FakeTwitter) knows them too unless
+    ``fake`` is None."""
+    return hold_tokens(count, twitter=fake, **extra)
+
+
+def secrets_of(tokens: list[AccessToken]) -> list[str]:
+    """The token and secret :func:`hold_tokens` gave each of ``tokens``."""
+    return [value for token in tokens for value in credentials(int(token.twitter_user_id))]
+
+
 def bulk_hold_tokens(count: int, twitter: Any) -> None:
     """Like :func:`hold_tokens` for hundreds, in one bulk INSERT: Twitter ids 1...,
     screen names ``u1``..., all of the user "many"; ``twitter`` knows them too."""
@@ -250,3 +262,29 @@ def bulk_hold_tokens(count: int, twitter: Any) -> None:
             )
         )
     AccessToken.objects.bulk_create(rows)
+
+
+# -- key rotation -------------------------------------------------------------------------
+
+OLD = "tests-fernet-key-1"  # tests/settings.py's FERNET_KEYS
+NEW = "rotation-new-key"
+
+
+def ciphertexts(model: type[models.Model]) -> dict[Any, tuple[bytes, ...]]:
+    """The raw encrypted columns of each row, by primary key."""
+    columns = [
+        str(f.column) for f in model._meta.concrete_fields if isinstance(f, EncryptedTextField)
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, {', '.join(columns)} FROM {model._meta.db_table}"  # noqa: S608
+        )
+        return {pk: tuple(bytes(value) for value in values) for pk, *values in cursor.fetchall()}
+
+
+def summary(label: str, rotated: int, current: int, unreadable: int = 0, meanwhile: int = 0) -> str:
+    """The rotate command's line for one model."""
+    return (
+        f"{label}: {rotated} re-encrypted, {current} already current, {unreadable} unreadable, "
+        f"{meanwhile} changed meanwhile (already written with the new key).\n"
+    )
