@@ -7,12 +7,14 @@ BIN := $(VENV)/bin
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: test test-sqlite test-postgres lint typecheck security docs build bench clean help demo
+.PHONY: test test-fast test-sqlite test-postgres lint typecheck security docs build bench clean help demo
 
 help:
 	@echo "make demo           serve the example site on http://127.0.0.1:8000"
 	@echo "make test           the whole suite on SQLite and on PostgreSQL ($(PG_URL)),"
 	@echo "                    with Redis ($(REDIS_URL)); 100% branch coverage of both runs combined"
+	@echo "make test-fast      the suite without the tests marked slow, on SQLite, no coverage gate"
+	@echo "                    (well under a minute: what to run while working)"
 	@echo "make test-sqlite    the suite on SQLite only (PostgreSQL-only tests skip)"
 	@echo "make test-postgres  the suite on PostgreSQL only"
 	@echo "make lint           ruff check and ruff format --check"
@@ -43,6 +45,12 @@ test: $(BIN)/.installed-test
 		$(BIN)/python -m pytest --cov-fail-under=0 $(PYTEST_ARGS)
 	$(BIN)/python -m coverage combine .coverage.sqlite .coverage.postgres
 	$(BIN)/python -m coverage report --fail-under=100
+
+# The quick lane while working: everything but the tests marked slow (subprocesses,
+# interrupts, the browser, fuzzing, real task workers; setup.cfg lists the marker), on
+# SQLite, without coverage. make test still runs them all.
+test-fast: $(BIN)/.installed-test
+	DATABASE_URL= $(BIN)/python -m pytest -m "not slow" --no-cov $(PYTEST_ARGS)
 
 test-sqlite: $(BIN)/.installed-test
 	REDIS_URL=$(REDIS_URL) $(BIN)/python -m pytest --cov-fail-under=0 $(PYTEST_ARGS)

@@ -6,11 +6,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.conf import settings
 from pytest_django.live_server_helper import LiveServer
 
 from django_twitter_oauth import signals
 from django_twitter_oauth.models import AccessToken
-from tests.utils import SignalRecorder
+from tests.utils import SignalRecorder, claim_redis_database
 
 # tests.leakcheck: after every test, no secret in any output (see that module).
 pytest_plugins = ["django_twitter_oauth.testing.pytest_plugin", "tests.leakcheck"]
@@ -58,3 +59,15 @@ def received() -> Iterator[dict[str, list[dict[str, Any]]]]:
     yield log
     signals.token_revoked.disconnect(on_revoked, sender=AccessToken)
     signals.token_discarded.disconnect(on_discarded, sender=AccessToken)
+
+
+@pytest.fixture
+def redis_database() -> Iterator[str]:
+    """The URL of an empty Redis database on REDIS_URL's server, this run's alone
+    (tests.utils.claim_redis_database), emptied when the test ends."""
+    url, client = claim_redis_database(settings.RQ_QUEUES["default"]["URL"])
+    try:
+        yield url
+    finally:
+        client.flushdb()
+        client.close()

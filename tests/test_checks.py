@@ -33,6 +33,7 @@ def test_manage_py_check_passes_on_good_settings() -> None:
     call_command("check", fail_level="WARNING")
 
 
+@pytest.mark.slow
 def test_manage_py_check_subprocess(tmp_path: Path) -> None:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONPATH": str(ROOT)}
     good = subprocess.run(

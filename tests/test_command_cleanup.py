@@ -127,6 +127,7 @@ def test_validation(args: tuple[str, ...], message: str) -> None:
     assert pending_names() == {"expired"}
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_as_a_subprocess() -> None:
     request_token("expired", age=dt.timedelta(days=1))

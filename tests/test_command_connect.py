@@ -300,6 +300,7 @@ def test_an_account_linked_to_another_user(fake_twitter: FakeTwitter) -> None:
 # -- as users run it: a manage.py subprocess against the sandbox ---------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 @override_settings(CACHES=sandbox_caches("test-command-connect"))
 def test_as_a_subprocess_with_the_pin_on_standard_input(live_server: Any) -> None:

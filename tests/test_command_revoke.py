@@ -298,6 +298,7 @@ def test_server_errors_are_retried(
     assert fake_twitter.count(INVALIDATE_TOKEN) == 5
 
 
+@pytest.mark.slow
 @override_settings(TWITTER_OAUTH_RATE_LIMIT_MAX_WAIT=2)
 def test_rate_limited_waits_for_the_window_then_succeeds(fake_twitter: FakeTwitter) -> None:
     hold(2, twitter=fake_twitter)
@@ -587,6 +588,7 @@ def test_runs_outside_the_main_thread(fake_twitter: FakeTwitter) -> None:
 INTERRUPTED = 300
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 @override_settings(TWITTER_OAUTH_SANDBOX_LATENCY=0.01, CACHES=sandbox_caches("test-command-revoke"))
 def test_interrupted_then_rerun_revokes_every_token_exactly_once(live_server: Any) -> None:

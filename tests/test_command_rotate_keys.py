@@ -234,6 +234,7 @@ def test_a_row_rewritten_between_read_and_write_keeps_its_new_value(
     assert list(TokenEvent.objects.values_list("twitter_user_id", flat=True)) == ["2"]
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_as_a_subprocess(tmp_path: Path) -> None:
     """``manage.py twitter_oauth_rotate_keys`` with the new key first in FERNET_KEYS."""

@@ -9,9 +9,12 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
 import requests
 
 from django_twitter_oauth.client import TwitterClient
+
+pytestmark = pytest.mark.slow
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "example_project"
 

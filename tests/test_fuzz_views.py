@@ -53,7 +53,7 @@ from tests.utils import SECRET, TOKEN, make_token, make_user
 if TYPE_CHECKING:
     from django.test.client import _MonkeyPatchedWSGIResponse as Response
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 
 #: Examples per test: a few thousand in all, so the file runs in well under a minute.
 BUDGET = {

@@ -71,7 +71,7 @@ from tests.utils import (
 )
 from tests.utils import sandbox_provider as sandbox
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 #: Seconds any wait may take before the test gives up: a guard, never a measure.
 GUARD = 60.0

@@ -275,6 +275,7 @@ def test_network_faults_answer_over_capacity(
     assert excinfo.value.code == 130
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_whole_flow_over_real_http(live_server: object) -> None:
     """The sandbox served by a real HTTP server: request token, authorize page,

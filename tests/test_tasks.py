@@ -22,7 +22,6 @@ from typing import Any
 
 import django_rq
 import pytest
-import redis
 from django.conf import settings
 from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
@@ -38,7 +37,7 @@ from django_twitter_oauth.tasks import RevocationIncomplete, enqueue_revocation,
 from django_twitter_oauth.testing import FakeTwitter
 from django_twitter_oauth.testing.provider import INVALIDATE_TOKEN, FakeProvider, twitter_error
 from django_twitter_oauth.testing.store import CacheStore
-from tests.utils import hold_tokens
+from tests.utils import hold_tokens, redis_connection
 
 REPO = Path(__file__).resolve().parent.parent
 #: Longest wait for worker subprocesses to do all the work (they take a few seconds).
@@ -445,6 +444,7 @@ def enqueue_all(batch_size: int) -> str:
 DB_TOKENS, DB_BATCH, DB_TASKS = 40, 5, 8
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_two_db_workers_revoke_every_token_exactly_once(live_server: Any, tmp_path: Path) -> None:
     provider = sandbox(live_server)
@@ -480,20 +480,6 @@ def test_two_db_workers_revoke_every_token_exactly_once(live_server: Any, tmp_pa
     assert_revoked_once_each(provider, tokens, log)
 
 
-def redis_connection(url: str) -> redis.Redis:
-    """A client for the RQ tests' Redis; fails the test (no skip) when it is down."""
-    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        client.close()
-        pytest.fail(
-            f"Redis is not reachable at {url} ({exc}). Start Redis (make test expects it "
-            "at REDIS_URL, default redis://127.0.0.1:6379/15) to run the RQ worker test."
-        )
-    return client
-
-
 def test_redis_down_fails_with_how_to_fix_it() -> None:
     with pytest.raises(pytest.fail.Exception, match="Start Redis"):
         redis_connection("redis://127.0.0.1:1/15")
@@ -502,43 +488,44 @@ def test_redis_down_fails_with_how_to_fix_it() -> None:
 RQ_TOKENS, RQ_BATCH, RQ_TASKS = 40, 5, 8
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_rq_worker_revokes_every_token_exactly_once(live_server: Any, tmp_path: Path) -> None:
-    url = settings.RQ_QUEUES["default"]["URL"]
-    client = redis_connection(url)
-    rq_tasks = {"default": {"BACKEND": settings.TASK_BACKENDS["rq"]}}
+def test_rq_worker_revokes_every_token_exactly_once(
+    live_server: Any, tmp_path: Path, redis_database: str
+) -> None:
+    # A Redis database of this run's own (tests.conftest.redis_database), here and in
+    # the worker: no other run's jobs to run, none of ours left behind.
+    rq_settings = override_settings(
+        TASKS={"default": {"BACKEND": settings.TASK_BACKENDS["rq"]}},
+        RQ_QUEUES={"default": {"URL": redis_database}},
+    )
+    provider = sandbox(live_server)
+    tokens = hold_tokens(RQ_TOKENS, twitter=provider)
+    with rq_settings:
+        assert f"Enqueued {RQ_TASKS} task(s)" in enqueue_all(RQ_BATCH)
+    # --burst: work until the queue is empty, then exit.
+    worker = Worker(
+        "rqworker",
+        ["rqworker", "--job-class", "django_tasks_rq.Job", "--name", "rq-worker"]
+        + ["--burst", "default"],
+        {**worker_env(live_server, "rq"), "REDIS_URL": redis_database},
+        tmp_path,
+    )
     try:
-        client.flushdb()
-        provider = sandbox(live_server)
-        tokens = hold_tokens(RQ_TOKENS, twitter=provider)
-        with override_settings(TASKS=rq_tasks):
-            assert f"Enqueued {RQ_TASKS} task(s)" in enqueue_all(RQ_BATCH)
-        # --burst: work until the queue is empty, then exit.
-        worker = Worker(
-            "rqworker",
-            ["rqworker", "--job-class", "django_tasks_rq.Job", "--name", "rq-worker"]
-            + ["--burst", "default"],
-            {**worker_env(live_server, "rq"), "REDIS_URL": url},
-            tmp_path,
-        )
-        try:
-            finished = wait_for(worker.exited, WORKERS_TIMEOUT)
-        finally:
-            worker.stop()
-        log = worker.output()
-        assert finished, f"the worker did not finish within {WORKERS_TIMEOUT}s\n{log}"
-        assert worker.process.returncode == 0, log
+        finished = wait_for(worker.exited, WORKERS_TIMEOUT)
+    finally:
+        worker.stop()
+    log = worker.output()
+    assert finished, f"the worker did not finish within {WORKERS_TIMEOUT}s\n{log}"
+    assert worker.process.returncode == 0, log
+    with rq_settings:
         queue = django_rq.get_queue("default")
         assert queue.failed_job_registry.get_job_ids() == [], log
-        with override_settings(TASKS=rq_tasks):
-            results = [
-                tasks.revoke_tokens.get_result(job_id)
-                for job_id in queue.finished_job_registry.get_job_ids()
-            ]
-        assert [result.status for result in results] == ["SUCCESSFUL"] * RQ_TASKS, log
-        assert [result.worker_ids for result in results] == [["rq-worker"]] * RQ_TASKS
-        assert sum(result.return_value["revoked"] for result in results) == RQ_TOKENS
-        assert_revoked_once_each(provider, tokens, log)
-    finally:
-        client.flushdb()
-        client.close()
+        results = [
+            tasks.revoke_tokens.get_result(job_id)
+            for job_id in queue.finished_job_registry.get_job_ids()
+        ]
+    assert [result.status for result in results] == ["SUCCESSFUL"] * RQ_TASKS, log
+    assert [result.worker_ids for result in results] == [["rq-worker"]] * RQ_TASKS
+    assert sum(result.return_value["revoked"] for result in results) == RQ_TOKENS
+    assert_revoked_once_each(provider, tokens, log)

@@ -36,6 +36,7 @@ def test_unknown_name() -> None:
         from django_twitter_oauth.testing import Nope  # noqa: F401
 
 
+@pytest.mark.slow
 def test_fake_twitter_is_imported_on_first_use() -> None:
     # The sandbox needs only the provider: importing the package must not import
     # ``responses`` (not a dependency of the app).

@@ -5,10 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
+import pytest
+import redis
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.contrib.sessions.backends.base import SessionBase
@@ -287,4 +291,57 @@ def summary(label: str, rotated: int, current: int, unreadable: int = 0, meanwhi
     return (
         f"{label}: {rotated} re-encrypted, {current} already current, {unreadable} unreadable, "
         f"{meanwhile} changed meanwhile (already written with the new key).\n"
+    )
+
+
+# -- Redis --------------------------------------------------------------------------------
+
+#: The key a test run sets in the Redis database it uses (:func:`claim_redis_database`).
+REDIS_CLAIM = "django-twitter-oauth-tests:claimed-by"
+#: Redis's default number of databases (``databases`` in redis.conf).
+REDIS_DATABASES = 16
+
+
+def redis_connection(url: str) -> redis.Redis:
+    """A client for the RQ tests' Redis; fails the test (no skip) when it is down."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        client.close()
+        pytest.fail(
+            f"Redis is not reachable at {url} ({exc}). Start Redis (make test expects it "
+            "at REDIS_URL, default redis://127.0.0.1:6379/15) to run the RQ worker test."
+        )
+    return client
+
+
+def claim_redis_database(
+    url: str, connect: Callable[[str], redis.Redis] = redis_connection
+) -> tuple[str, redis.Redis]:
+    """A Redis database of its own for this test run: the first one, from ``url``'s on
+    (then from 0), that holds no key, claimed by setting :data:`REDIS_CLAIM` in it. So two
+    runs sharing a REDIS_URL (a contributor's and make test's, or two worktrees) never run
+    each other's jobs nor empty each other's queues, and the database the run empties at
+    the end held nothing of anyone else. Returns its URL and a client."""
+    parts = urlsplit(url)
+    first = int(parts.path.strip("/") or 0)
+    run = f"{os.getpid()}-{uuid.uuid4().hex}"
+    for number in [*range(first, REDIS_DATABASES), *range(first)]:
+        candidate = urlunsplit(parts._replace(path=f"/{number}"))
+        client = connect(candidate)
+        try:
+            # The claim first, then the count: of two runs racing for an empty database,
+            # one sets the key, the other finds it taken (or counts two keys and moves on).
+            if client.set(REDIS_CLAIM, run, nx=True, ex=3600):
+                if client.dbsize() == 1:
+                    return candidate, client
+                client.delete(REDIS_CLAIM)
+        except redis.ResponseError:  # a server configured with fewer databases
+            pass
+        client.close()
+    pytest.fail(
+        f"No empty Redis database on the server of {url} for the RQ worker test: every "
+        "database holds keys. Empty one (redis-cli -n N flushdb) or point REDIS_URL at "
+        "another server."
     )
