@@ -17,7 +17,7 @@ import sys
 
 
 def main() -> int:
-    result = subprocess.run(  # noqa: S603
+    result = subprocess.run(
         [
             sys.executable,
             "-m",

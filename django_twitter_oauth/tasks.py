@@ -31,7 +31,7 @@ except ImportError:  # Django 5.2: the backport, when installed
         ) from exc
 
 
-class RevocationIncomplete(Exception):  # noqa: N818 (a task outcome, not a bug)
+class RevocationIncomplete(Exception):  # a task outcome, not a bug: no "Error" suffix
     """Raised by the task when some tokens failed or were left, so the backend records
     the task as failed; re-running the command does what is left."""
 

@@ -17,7 +17,7 @@ import django_twitter_oauth  # noqa: E402
 
 project = "django-twitter-oauth"
 author = "the django-twitter-oauth developers"
-copyright = "2026, the django-twitter-oauth developers"  # noqa: A001
+copyright = "2026, the django-twitter-oauth developers"
 release = django_twitter_oauth.__version__
 
 extensions = [

@@ -13,7 +13,7 @@ from typing import Any
 
 import dj_database_url
 
-SECRET_KEY = "tests-secret-key-not-for-production"  # noqa: S105
+SECRET_KEY = "tests-secret-key-not-for-production"
 DEBUG = False
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 
@@ -103,7 +103,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 FERNET_KEYS = ["tests-fernet-key-1"]
 
 TWITTER_OAUTH_CONSUMER_KEY = "tests-consumer-key"
-TWITTER_OAUTH_CONSUMER_SECRET = "tests-consumer-secret"  # noqa: S105
+TWITTER_OAUTH_CONSUMER_SECRET = "tests-consumer-secret"
 # The sandbox is served by tests/urls.py; DEBUG is off here, as in production.
 TWITTER_OAUTH_SANDBOX_ALLOWED = True
 

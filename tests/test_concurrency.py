@@ -61,7 +61,7 @@ def run_concurrently(*targets: Callable[[], Any]) -> list[Any]:
     def run(index: int, target: Callable[[], Any]) -> None:
         try:
             outcomes[index] = target()
-        except Exception as exc:  # noqa: BLE001 (the test asserts what it was)
+        except Exception as exc:
             outcomes[index] = exc
         finally:
             connections.close_all()

@@ -20,7 +20,7 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "example_project"
 
 
 def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603
+    return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=EXAMPLE,
         env=env,
@@ -75,7 +75,7 @@ def test_demo_serves_the_site_and_its_sandbox(tmp_path: Path) -> None:
     )
     assert manage("migrate", "--noinput", env=env).returncode == 0
     assert manage("demo_setup", env=env).returncode == 0
-    server = subprocess.Popen(  # noqa: S603
+    server = subprocess.Popen(
         [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
         cwd=EXAMPLE,
         env=env,
@@ -125,7 +125,7 @@ def production_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
         DJANGO_ALLOWED_HOSTS="example.com",
         FERNET_KEYS="production-test-key",
         TWITTER_OAUTH_CONSUMER_KEY="production-consumer-key",
-        TWITTER_OAUTH_CONSUMER_SECRET="production-consumer-secret",  # noqa: S106
+        TWITTER_OAUTH_CONSUMER_SECRET="production-consumer-secret",
         DATABASE_URL=f"sqlite:///{tmp_path / 'production.sqlite3'}",
     )
     env.update(overrides)

@@ -55,14 +55,14 @@ pytestmark = pytest.mark.django_db
 
 FAULTS_INC = Path(__file__).resolve().parent.parent / "docs" / "_reliability" / "faults.inc"
 API = "https://api.twitter.com"
-CONSUMER_SECRET = "tests-consumer-secret"  # noqa: S105
+CONSUMER_SECRET = "tests-consumer-secret"
 USER_ID, SCREEN_NAME = "42", "jack"
 # What a faulted request-token answer hands out (never stored: every such row fails).
 REQUEST_KEY = "NPcudxy0yU5T3tBzho7iCotZ3cnetKwcTIRlX0iwRl0"
-REQUEST_SECRET = "veNRnAWe6inFuo8o2u8SLLZLjolYDmDP7SzL0YfYI"  # noqa: S105
+REQUEST_SECRET = "veNRnAWe6inFuo8o2u8SLLZLjolYDmDP7SzL0YfYI"
 # What the user held before re-authorizing, in the access-token rows.
-OLD_TOKEN = "6253282-oldTOKENoldTOKENoldTOKENoldTOKENold"  # noqa: S105
-OLD_SECRET = "oldSECRETsecretOLDsecretOLDsecretOLDsecret"  # noqa: S105
+OLD_TOKEN = "6253282-oldTOKENoldTOKENoldTOKENoldTOKENold"
+OLD_SECRET = "oldSECRETsecretOLDsecretOLDsecretOLDsecret"
 
 # -- the calls ----------------------------------------------------------------------------
 

@@ -218,7 +218,7 @@ def test_raw_database_dump(recorder: leakcheck.Recorder) -> None:
 @pytest.mark.django_db
 def test_stored_secrets_are_known(recorder: leakcheck.Recorder) -> None:
     # Neither the fake nor tests.utils know these: only the database does.
-    make_token(token="stored-token-98765", secret="stored-secret-98765")  # noqa: S106
+    make_token(token="stored-token-98765", secret="stored-secret-98765")
     with override_settings(FERNET_KEYS=["another-key"]):
         make_token(
             make_user("bob"), twitter_user_id="2", token="other-key-98765", secret="other-98765"

@@ -16,7 +16,7 @@ from tests.utils import SECRET, TOKEN, make_token, make_user
 
 pytestmark = pytest.mark.django_db
 
-REQUEST_SECRET = "veNRnAWe6inFuo8o2u8SLLZLjolYDmDP7SzL0YfYI"  # noqa: S105
+REQUEST_SECRET = "veNRnAWe6inFuo8o2u8SLLZLjolYDmDP7SzL0YfYI"
 
 
 def raw_columns(table: str, columns: str) -> list[bytes]:

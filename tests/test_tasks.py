@@ -362,7 +362,7 @@ class Worker:
         self.name = name
         self.log = logs / f"{name}.log"
         with self.log.open("wb") as log:
-            self.process = subprocess.Popen(  # noqa: S603 (our own interpreter and args)
+            self.process = subprocess.Popen(
                 [sys.executable, "-m", "django", *args, "--settings", "tests.settings"],
                 cwd=REPO,
                 env=env,

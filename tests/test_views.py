@@ -45,7 +45,7 @@ from tests.utils import SECRET, TOKEN, SignalRecorder, make_token, make_user
 pytestmark = pytest.mark.django_db
 
 CALLBACK = "http://testserver/twitter/callback/"
-CONSUMER_SECRET = "tests-consumer-secret"  # noqa: S105
+CONSUMER_SECRET = "tests-consumer-secret"
 
 
 class CommittingClient(Client):

@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Secrets that look like Twitter's, so a leak is easy to spot in any output.
 TOKEN = "6253282-eWudHldSbIaelX7swmsiHImEL4KinwaGloHANdrY"
-SECRET = "2EEfA6BG5ly3sR3XjE0IBSnlQu4ZrUzPiYTmrkVU"  # noqa: S105
+SECRET = "2EEfA6BG5ly3sR3XjE0IBSnlQu4ZrUzPiYTmrkVU"
 
 
 def make_user(username: str = "alice", **extra: Any) -> User:

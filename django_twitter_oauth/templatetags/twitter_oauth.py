@@ -14,7 +14,7 @@ register = template.Library()
 def twitter_oauth_button(
     context: template.Context,
     label: str = "",
-    next: str = "",  # noqa: A002 (the parameter's public name)
+    next: str = "",  # shadows the builtin: the parameter's public name
     authorize: bool = False,
     force_login: bool = False,
     screen_name: str = "",

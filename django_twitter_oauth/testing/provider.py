@@ -133,11 +133,11 @@ class Fault:
             raise ValueError(f"Fault kind must be one of {self.KINDS}, not {self.kind!r}.")
 
 
-class ConnectionFault(Exception):  # noqa: N818 (it stands for the network failing)
+class ConnectionFault(Exception):  # the network failing, not a bug: no "Error" suffix
     """Raised by :meth:`FakeProvider.handle` for a ``connection_error`` fault."""
 
 
-class TimeoutFault(Exception):  # noqa: N818
+class TimeoutFault(Exception):
     """Raised by :meth:`FakeProvider.handle` for a ``timeout`` fault."""
 
 
