@@ -86,7 +86,7 @@ _MAX_MESSAGE = 200
 _MAX_ERROR_BODY = 4096
 _REDACTED = "[redacted]"
 
-# Twitter's XML error bodies, both shapes (facts §3.2):
+# Twitter's XML error bodies, both shapes (docs/client.rst):
 #   <errors><error code="415">text</error></errors>
 #   <hash><error>text</error><request>/oauth/request_token</request></hash>
 # A regex, not an XML parser: the shapes are tiny and fixed, and no XML parser that is safe
@@ -96,7 +96,8 @@ _XML_CODE = re.compile(r"""\bcode\s*=\s*["']?(\d+)""", re.IGNORECASE)
 # Values in an OAuth Authorization header that must not be echoed back in a message.
 _SENT_SECRET = re.compile(r'\boauth_(?:token|verifier|signature)="([^"]*)"')
 
-# Short advice added to the message of a refusal, keyed by Twitter's error code (facts §3.1).
+# Short advice added to the message of a refusal, keyed by Twitter's error code
+# (https://docs.x.com/x-api/fundamentals/response-codes-and-errors, docs/client.rst).
 _HINTS = {
     32: " Check TWITTER_OAUTH_CONSUMER_KEY and TWITTER_OAUTH_CONSUMER_SECRET.",
     135: " Check this server's clock: Twitter found the request timestamp out of bounds.",
@@ -479,7 +480,8 @@ def _malformed(message: str, endpoint: str, response: requests.Response) -> Twit
 def _parse_form(
     response: requests.Response, endpoint: str, required: Iterable[str]
 ) -> dict[str, str]:
-    """Parse a form-encoded body, whatever its Content-Type says (facts §2.1)."""
+    """Parse a form-encoded body, whatever its Content-Type says (X documents JSON, answers a
+    form: https://docs.x.com/fundamentals/authentication/oauth-1-0a/obtaining-user-access-tokens)."""
     try:
         text = response.content.decode("utf-8")
     except UnicodeDecodeError:
@@ -574,7 +576,7 @@ def _xml_error(text: str) -> tuple[int | None, str] | None:
 
 
 def _parse_error_body(response: requests.Response) -> tuple[int | None, str]:
-    """Twitter's error code and text, from a JSON, XML or plain-text body (facts §3.2)."""
+    """Twitter's error code and text, from a JSON, XML or plain-text body (docs/client.rst)."""
     text = response.content[:_MAX_ERROR_BODY].decode("utf-8", "replace")
     code, message = _json_error(text) or _xml_error(text) or (None, text)
     return code, " ".join(message.split())[:_MAX_MESSAGE]

@@ -1,5 +1,5 @@
 """Thin views over :mod:`django_twitter_oauth.flow`: parse the request, call the flow,
-render the result. Every failure is a page with the status DESIGN.md lists, never a
+render the result. Every failure is a page with the status docs/flow.rst lists, never a
 500, and never shows a secret.
 """
 
@@ -63,7 +63,7 @@ def _error_page(
     next_url: str = "",
     authorization: bool = True,
 ) -> HttpResponse:
-    """The page for a failed authorization (or disconnect), with the status DESIGN.md
+    """The page for a failed authorization (or disconnect), with the status docs/flow.rst
     lists; ``authorization_failed`` is sent when it ends an ``authorization``."""
     status, title, staff_hint, retry_after = 502, _("Twitter could not be reached"), "", 0
     message = _(

@@ -5,10 +5,10 @@ Each value is copied once, here, from its publisher:
 - RFC 5849 §3.4.1, https://www.rfc-editor.org/rfc/rfc5849#section-3.4.1 (the signature the
   RFC prints does not reproduce; ``RFC_SIGNATURE`` is the corrected one that public test
   suites assert).
-- X's "Log in with X" flow, https://docs.x.com/resources/fundamentals/authentication/guides/log-in-with-x
+- X's "Log in with X" flow, https://docs.x.com/fundamentals/authentication/guides/log-in-with-x
   (reproduces only with the host ``api.twitter.com``).
 - X's "Creating a signature",
-  https://docs.x.com/resources/fundamentals/authentication/oauth-1-0a/creating-a-signature
+  https://docs.x.com/fundamentals/authentication/oauth-1-0a/creating-a-signature
   (one valid signature per base URL it was published with).
 
 Timestamps are ints; tests that need the header's text use ``str()``.

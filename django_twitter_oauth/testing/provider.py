@@ -5,8 +5,8 @@ Every incoming request is checked with oauthlib's server-side endpoints
 :class:`FakeValidator`: consumer key and secret, the HMAC-SHA1 signature, the
 timestamp window, nonce replay, request tokens bound to their consumer and used
 once, verifiers used once, access tokens valid until invalidated. Failures answer
-with Twitter's own status codes and error bodies (see ``twitter-oauth-facts.md``
-section 3), so code that works against the fake works against Twitter.
+with Twitter's own status codes and error bodies (the ones docs/client.rst describes),
+so code that works against the fake works against Twitter.
 
 :class:`FakeProvider` speaks in plain requests and responses; the in-process
 :class:`~django_twitter_oauth.testing.FakeTwitter` feeds it through ``responses``,
@@ -91,7 +91,7 @@ CALLBACK_NOT_APPROVED = (
     "Callback URL not approved for this client application. Approved callback URLs can be "
     "adjusted in your application settings"
 )
-# Twitter's newer XML shape, with the code (its older <hash> shape has none; facts §3.2).
+# Twitter's newer XML shape, with the code (its older <hash> shape has none; docs/client.rst).
 DESKTOP_ONLY_XML = (
     '<?xml version="1.0" encoding="UTF-8"?><errors><error code="417">'
     "Desktop applications only support the oauth_callback value 'oob'</error></errors>"
@@ -615,7 +615,8 @@ class FakeProvider:
         if callback is None or callback == OOB:
             return None
         if urllib.parse.urlsplit(callback).scheme.lower() in REFUSED_CALLBACK_SCHEMES:
-            # Twitter refuses these whatever the allow-list says (facts §1.2); the sandbox
+            # Twitter refuses these whatever the allow-list says (callback URLs, in
+            # https://docs.x.com/fundamentals/developer-apps); the sandbox
             # would otherwise redirect browsers to them.
             return _json_error(403, 415, CALLBACK_NOT_APPROVED)
         if self.callback_urls is None:
@@ -677,7 +678,7 @@ class FakeProvider:
 
     def _issue_access_token(self, consumer_key: str, user: dict[str, str]) -> tuple[str, str]:
         # Twitter returns the same token when a user re-authorizes at the same level, and
-        # a new one when the level differs (twitter-oauth-facts.md section 4).
+        # a new one when the level differs (Twitter's API announcement of 2011-06-28).
         current = self.store.get(
             "current_token", f"{consumer_key}:{user['user_id']}:{user['access_level']}"
         )
