@@ -17,7 +17,6 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import override_settings
 
-from django_twitter_oauth import flow
 from django_twitter_oauth.models import AccessToken, RequestToken, TokenEvent
 from django_twitter_oauth.testing import FakeTwitter
 from django_twitter_oauth.testing.provider import ACCESS_TOKEN, REQUEST_TOKEN
@@ -134,24 +133,90 @@ def test_the_pin_may_be_typed_with_spaces(fake_twitter: FakeTwitter) -> None:
     assert AccessToken.objects.exists()
 
 
-def test_pin_option(fake_twitter: FakeTwitter, monkeypatch: pytest.MonkeyPatch) -> None:
-    """``--pin`` instead of standard input (the fake issues a known PIN here: at
-    Twitter the PIN belongs to the request token this very run fetches)."""
+HANDLE = re.compile(r"--resume (\S+)$", re.MULTILINE)
+
+
+def begin(*args: str) -> tuple[Run, str]:
+    """``--begin``: the run ends at once; the handle it printed."""
+    run = connect(*args, "--begin", stdin=io.StringIO("never read\n"))
+    assert run.error is None, run.error
+    match = HANDLE.search(run.out)
+    assert match is not None, run.out
+    return run, match.group(1)
+
+
+def test_begin_then_resume_with_the_pin_on_standard_input(fake_twitter: FakeTwitter) -> None:
+    """Two runs, as in a terminal that cannot wait: --begin prints the URL and a handle and
+    exits; the user approves at Twitter; --resume HANDLE reads the PIN and links."""
+    alice = make_user("alice")
+    started, handle = begin("alice", "--access-type", "read")
+    assert "PIN: " not in started.out
+    assert RequestToken.objects.count() == 1
+    assert not AccessToken.objects.exists()
+    pin = fake_twitter.approve(oauth_token_in(started.out))
+    finished = connect("alice", "--resume", handle, stdin=io.StringIO(f"{pin}\n"))
+    assert finished.error is None, finished.error
+    assert finished.out == "PIN: Linked @fake_user (1000001, read) to alice.\n"
+    assert AccessToken.objects.get().user == alice
+    assert not RequestToken.objects.exists()
+
+
+def test_resume_with_the_pin_option(fake_twitter: FakeTwitter) -> None:
     make_user("alice")
-    original = flow.begin_pin
-
-    def approved_at_once(*args: Any, **kwargs: Any) -> Any:
-        begun, flow_key = original(*args, **kwargs)
-        fake_twitter.provider.approve(begun.oauth_token, verifier="7654321")
-        return begun, flow_key
-
-    monkeypatch.setattr(flow, "begin_pin", approved_at_once)
+    started, handle = begin("alice")
+    pin = fake_twitter.approve(oauth_token_in(started.out))
     stdin = io.StringIO("never read\n")
-    run = connect("alice", "--pin", "7654321", stdin=stdin)
+    run = connect("alice", "--resume", handle, "--pin", pin, stdin=stdin)
     assert run.error is None
-    assert "PIN: " not in run.out
     assert stdin.tell() == 0
-    assert run.out.endswith("Linked @fake_user (1000001, read-write) to alice.\n")
+    assert run.out == "Linked @fake_user (1000001, read-write) to alice.\n"
+
+
+def test_a_handle_is_used_once(fake_twitter: FakeTwitter) -> None:
+    make_user("alice")
+    started, handle = begin("alice")
+    pin = fake_twitter.approve(oauth_token_in(started.out))
+    assert connect("alice", "--resume", handle, "--pin", pin).error is None
+    again = connect("alice", "--resume", handle, "--pin", pin)
+    assert "unknown or was already completed" in str(again.error)
+
+
+@pytest.mark.parametrize("handle", ["not-a-handle", "e30:1vXyZa:bad"])
+def test_a_forged_handle_is_refused_before_calling_twitter(
+    handle: str, fake_twitter: FakeTwitter
+) -> None:
+    make_user("alice")
+    run = connect("alice", "--resume", handle, "--pin", "1234567")
+    assert "not one this site printed" in str(run.error)
+    assert fake_twitter.calls == []
+
+
+def test_an_expired_handle_is_refused(fake_twitter: FakeTwitter) -> None:
+    make_user("alice")
+    started, handle = begin("alice")
+    pin = fake_twitter.approve(oauth_token_in(started.out))
+    with override_settings(TWITTER_OAUTH_REQUEST_TOKEN_TTL=-1):
+        run = connect("alice", "--resume", handle, "--pin", pin)
+    assert "expired" in str(run.error)
+    assert not AccessToken.objects.exists()
+
+
+def test_a_handle_is_bound_to_its_user(fake_twitter: FakeTwitter) -> None:
+    make_user("alice")
+    make_user("mallory")
+    started, handle = begin("alice")
+    pin = fake_twitter.approve(oauth_token_in(started.out))
+    run = connect("mallory", "--resume", handle, "--pin", pin)
+    assert "started in another browser or by another account" in str(run.error)
+    assert not AccessToken.objects.exists()
+
+
+def test_the_pin_option_alone_is_refused(fake_twitter: FakeTwitter) -> None:
+    """A PIN cannot be known before the run that starts the authorization."""
+    make_user("alice")
+    run = connect("alice", "--pin", "7654321")
+    assert "--pin goes with --resume" in str(run.error)
+    assert fake_twitter.calls == []
 
 
 @pytest.mark.parametrize("pin", ["", "  "])
@@ -159,7 +224,7 @@ def test_an_empty_pin_option_is_refused_before_calling_twitter(
     pin: str, fake_twitter: FakeTwitter
 ) -> None:
     make_user("alice")
-    run = connect("alice", "--pin", pin)
+    run = connect("alice", "--resume", "whatever", "--pin", pin)
     assert str(run.error) == "No PIN given; nothing was linked."
     assert fake_twitter.calls == []
 
