@@ -35,7 +35,11 @@ $(BIN)/.installed-dev: $(BIN)/.installed-test
 
 # Both databases, then one coverage gate over both runs: some tests (real task workers
 # sharing a database) run on PostgreSQL only.
+CHROMIUM ?= /usr/bin/chromium
+BROWSER_NOTE = @test -x $(CHROMIUM) || echo "NOTE: Chromium not found at $(CHROMIUM): the browser tests (tests/test_e2e.py) are SKIPPED. Install Debian's 'chromium' package to run them."
+
 test: $(BIN)/.installed-test
+	$(BROWSER_NOTE)
 	rm -f .coverage .coverage.*
 	COVERAGE_FILE=.coverage.sqlite REDIS_URL=$(REDIS_URL) \
 		$(BIN)/python -m pytest --cov-fail-under=0 $(PYTEST_ARGS)
@@ -45,9 +49,11 @@ test: $(BIN)/.installed-test
 	$(BIN)/python -m coverage report --fail-under=100
 
 test-sqlite: $(BIN)/.installed-test
+	$(BROWSER_NOTE)
 	REDIS_URL=$(REDIS_URL) $(BIN)/python -m pytest --cov-fail-under=0 $(PYTEST_ARGS)
 
 test-postgres: $(BIN)/.installed-test
+	$(BROWSER_NOTE)
 	DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS_URL) $(BIN)/python -m pytest --cov-fail-under=0 $(PYTEST_ARGS)
 
 lint: $(BIN)/.installed-dev

@@ -25,6 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "example_project"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(os.environ.get("E2E_SCREENSHOTS", ROOT / "build" / "e2e-screenshots"))
+# Screenshots and the layout checks at a common laptop width.
+VIEWPORT = {"width": 1400, "height": 900}
 # As the probe of this machine kind starts it: no sandbox (root), no background traffic.
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -151,7 +153,7 @@ def shot(page: Any, name: str) -> None:
 
 def sign_in_as(browser: Any, site: Site, screen_name: str, *, name: str = "") -> Any:
     """A new browser context that signs in with Twitter through the sandbox."""
-    page = browser.new_context().new_page()
+    page = browser.new_context(viewport=VIEWPORT).new_page()
     page.goto(f"{site.url}/")
     if name:
         shot(page, f"{name}-home")
@@ -175,7 +177,7 @@ def run_action(page: Any) -> None:
 
 
 def admin_login(browser: Any, site: Site, username: str, password: str) -> Any:
-    page = browser.new_context().new_page()
+    page = browser.new_context(viewport=VIEWPORT).new_page()
     page.goto(f"{site.url}/admin/login/")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
@@ -191,18 +193,30 @@ def test_sign_in_through_the_sandbox(browser: Any, site: Site) -> None:
     assert "Connected @alice" in text
     assert "@alice" in page.inner_text("table")
     assert "Log out alice" in text
+    # alice is not staff: no link to the admin, which would only ask her to log in.
+    assert page.get_by_role("link", name="Admin").count() == 0
     shot(page, "sign-in-profile")
+    page.get_by_role("button", name="Log out alice").click()
+    page.wait_for_url(f"{site.url}/")
+    expect(page.locator(".messages")).to_have_text("You are signed out.")
 
 
 def test_cancel_on_the_authorize_page(browser: Any, site: Site) -> None:
-    page = browser.new_context().new_page()
+    page = browser.new_context(viewport=VIEWPORT).new_page()
     page.goto(f"{site.url}/")
     page.get_by_role("button", name="Sign in with Twitter").click()
     page.wait_for_url(re.compile(r".*/sandbox/oauth/authenticate\?.*"))
     page.get_by_role("button", name="Cancel").click()
     page.wait_for_url(re.compile(r".*/twitter/denied/.*"))
     expect(page.locator("body")).to_contain_text("You cancelled at Twitter")
+    # Said once: the page, not also the site's message for the same event.
+    assert page.inner_text("body").count("cancelled") == 1
     shot(page, "cancel")
+    # A logged-out visitor goes back to a public page, not to the admin's login.
+    page.get_by_role("link", name="Back to the site").click()
+    page.wait_for_load_state()
+    assert "/admin/" not in page.url
+    expect(page.get_by_role("button", name="Sign in with Twitter")).to_be_visible()
 
 
 def test_connect_while_logged_in_then_disconnect(browser: Any, site: Site) -> None:
@@ -220,7 +234,14 @@ def test_connect_while_logged_in_then_disconnect(browser: Any, site: Site) -> No
     expect(page.locator("body")).to_contain_text("x-access-level: read-write")
     shot(page, "verify-credentials")
     page.goto(f"{site.url}/profile/")
-    page.get_by_role("button", name="Disconnect").click()
+    # Disconnecting asks first; keeping it changes nothing.
+    page.get_by_role("link", name="Disconnect…").click()
+    expect(page.locator("h1")).to_have_text("Disconnect @bob?")
+    shot(page, "disconnect-confirm")
+    page.get_by_role("link", name="Keep it connected").click()
+    assert "@bob" in page.inner_text("table")
+    page.get_by_role("link", name="Disconnect…").click()
+    page.get_by_role("button", name="Disconnect @bob").click()
     expect(page.locator("h1")).to_have_text("@bob is disconnected")
     expect(page.locator("body")).to_contain_text("Twitter revoked this site's access")
     shot(page, "disconnect")
@@ -229,7 +250,7 @@ def test_connect_while_logged_in_then_disconnect(browser: Any, site: Site) -> No
 
 
 def test_pin_flow(browser: Any, pin_site: Site) -> None:
-    context = browser.new_context()
+    context = browser.new_context(viewport=VIEWPORT)
     page = admin_login(browser, pin_site, "demo", "demo")
     page.goto(f"{pin_site.url}/")
     page.get_by_role("button", name="Connect with full consent").click()
@@ -258,6 +279,8 @@ def test_staff_revoke_and_discard_in_the_admin(browser: Any, site: Site) -> None
     page = admin_login(browser, site, "demo", "demo")
     page.goto(f"{site.url}/admin/twitter_oauth/accesstoken/")
     shot(page, "admin-changelist")
+    # The whole changelist fits a 1400 px window: no scrolling sideways.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1400
     row = page.locator("tr", has_text="grace")
     row.locator("input[type=checkbox]").check()
     page.select_option("select[name=action]", "revoke_selected")
