@@ -1,5 +1,7 @@
 """End to end in a real browser: Debian's Chromium, driven by Playwright, clicking
-through the example project served by ``manage.py runserver`` and its sandbox.
+through the example project and its sandbox, served once by ``manage.py runserver``
+(WSGI) and once by uvicorn (ASGI, ``example.asgi``): the tests using ``site`` run
+against each.
 
 Chromium missing on a developer's machine skips these tests with a message naming the
 package; ``.ci/run`` sets REQUIRE_BROWSER=1, which turns that skip into a failure.
@@ -54,10 +56,20 @@ def free_port() -> int:
         return port
 
 
-class Site:
-    """The example project in a runserver subprocess, on its own SQLite database."""
+#: How each server is started, and the line it prints once it serves.
+SERVERS = {
+    "wsgi": (["manage.py", "runserver", "127.0.0.1:{port}", "--noreload"], "Quit the server"),
+    "asgi": (
+        ["-m", "uvicorn", "example.asgi:application", "--host", "127.0.0.1", "--port", "{port}"],
+        "Uvicorn running on",
+    ),
+}
 
-    def __init__(self, tmp: Path, **env: str) -> None:
+
+class Site:
+    """The example project in a server subprocess, on its own SQLite database."""
+
+    def __init__(self, tmp: Path, server: str = "wsgi", **env: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
@@ -73,22 +85,25 @@ class Site:
         )
         self.manage("migrate", "--noinput")
         self.manage("demo_setup")
+        command, ready = SERVERS[server]
         self.server = subprocess.Popen(  # noqa: S603
-            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{self.port}", "--noreload"],
+            [sys.executable, *(arg.format(port=self.port) for arg in command)],
             cwd=EXAMPLE,
             env=self.env,
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
             text=True,
         )
         watchdog = threading.Timer(60, self.server.kill)
         watchdog.start()
         assert self.server.stdout is not None
         started = ""
-        while "Quit the server" not in started:
+        while ready not in started:
             started = self.server.stdout.readline()
-            assert started, "runserver exited before serving"
+            assert started, f"the {server} server exited before serving"
         watchdog.cancel()
+        # Keep reading its log, so that a full pipe never blocks the server.
+        threading.Thread(target=self.server.stdout.read, daemon=True).start()
 
     def manage(self, *args: str) -> str:
         done = subprocess.run(  # noqa: S603
@@ -108,10 +123,12 @@ class Site:
         self.server.communicate(timeout=10)
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+@pytest.fixture(scope="module", params=sorted(SERVERS))
+def site(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Site]:
     require_browser()
-    served = Site(tmp_path_factory.mktemp("site"))
+    served = Site(tmp_path_factory.mktemp(f"site-{request.param}"), server=request.param)
     yield served
     served.stop()
 
