@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: test test-sqlite test-postgres lint typecheck security docs build bench clean help demo
+.PHONY: axe test test-sqlite test-postgres lint typecheck security docs build bench clean help demo
 
 help:
 	@echo "make demo           serve the example site on http://127.0.0.1:8000"
@@ -15,6 +15,7 @@ help:
 	@echo "                    with Redis ($(REDIS_URL)); 100% branch coverage of both runs combined"
 	@echo "make test-sqlite    the suite on SQLite only (PostgreSQL-only tests skip)"
 	@echo "make test-postgres  the suite on PostgreSQL only"
+	@echo "make axe            install axe-core (npm) for the browser tests' accessibility checks"
 	@echo "make lint           ruff check and ruff format --check"
 	@echo "make typecheck      mypy --strict with the django-stubs plugin"
 	@echo "make security       bandit, pip-audit and check --deploy of the example's production settings"
@@ -35,6 +36,13 @@ $(BIN)/.installed-dev: $(BIN)/.installed-test
 
 # Both databases, then one coverage gate over both runs: some tests (real task workers
 # sharing a database) run on PostgreSQL only.
+# axe-core for the accessibility checks of the browser tests, from the npm registry;
+# the file itself is the stamp, so npm runs once.
+AXE_JS := .cache/axe/node_modules/axe-core/axe.min.js
+axe: $(AXE_JS)
+$(AXE_JS):
+	npm install --prefix .cache/axe --no-audit --no-fund --silent axe-core@4
+
 CHROMIUM ?= /usr/bin/chromium
 BROWSER_NOTE = @test -x $(CHROMIUM) || echo "NOTE: Chromium not found at $(CHROMIUM): the browser tests (tests/test_e2e.py) are SKIPPED. Install Debian's 'chromium' package to run them."
 

@@ -26,6 +26,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "example_project"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+# axe-core from the npm registry (`make axe` installs it); injected into the pages.
+AXE = Path(
+    os.environ.get("AXE_JS", ROOT / ".cache" / "axe" / "node_modules" / "axe-core" / "axe.min.js")
+)
 SCREENSHOTS = Path(os.environ.get("E2E_SCREENSHOTS", ROOT / "build" / "e2e-screenshots"))
 # Screenshots and the layout checks at a common laptop width.
 VIEWPORT = {"width": 1400, "height": 900}
@@ -47,6 +51,26 @@ def require_browser() -> None:
         if os.environ.get("REQUIRE_BROWSER") == "1":
             pytest.fail(message)
         pytest.skip(message)
+
+
+def require_axe() -> None:
+    if not AXE.is_file():
+        message = f"axe-core not found at {AXE}: run `make axe` (npm install axe-core@4)."
+        if os.environ.get("REQUIRE_BROWSER") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def serious_violations(page: Any) -> list[str]:
+    """axe-core's serious and critical violations on the page, one line each."""
+    page.add_script_tag(path=str(AXE))
+    found: list[str] = page.evaluate(
+        """async () => (await axe.run(document)).violations
+            .filter((v) => v.impact === "serious" || v.impact === "critical")
+            .map((v) => `${v.impact} ${v.id}: ${v.help} at `
+                + v.nodes.map((n) => n.target).join(", "))"""
+    )
+    return [f"{page.url}: {line}" for line in found]
 
 
 def free_port() -> int:
@@ -338,3 +362,50 @@ def test_staff_without_the_permission_does_not_see_revoke(browser: Any, site: Si
     assert "Revoke selected tokens at Twitter" not in options
     assert "Verify selected tokens" not in options
     shot(page, "admin-without-revoke-permission")
+
+
+def test_the_pages_pass_axe(browser: Any, site: Site) -> None:
+    """No serious or critical axe-core violation on the example site's pages, the app's
+    pages (begin confirmation, cancelled, error, disconnect, disconnected) and the
+    sandbox's (index, authorize)."""
+    require_axe()
+    found: list[str] = []
+    page = browser.new_context(viewport=VIEWPORT).new_page()
+    for path in ("/", "/twitter/begin/", "/twitter/callback/", "/sandbox/"):
+        page.goto(f"{site.url}{path}")
+        found += serious_violations(page)
+    page.goto(f"{site.url}/")
+    page.get_by_role("button", name="Sign in with Twitter").click()
+    page.wait_for_url(re.compile(r".*/sandbox/oauth/authenticate\?.*"))
+    found += serious_violations(page)
+    page.get_by_role("button", name="Cancel").click()
+    page.wait_for_url(re.compile(r".*/twitter/denied/.*"))
+    found += serious_violations(page)
+    page.context.close()
+    page = sign_in_as(browser, site, "ivan")
+    found += serious_violations(page)
+    page.get_by_role("link", name="Disconnect…").click()
+    found += serious_violations(page)
+    page.get_by_role("button", name="Disconnect @ivan").click()
+    expect(page.locator("h1")).to_have_text("@ivan is disconnected")
+    found += serious_violations(page)
+    assert found == []
+
+
+def test_the_pin_pages_pass_axe(browser: Any, pin_site: Site) -> None:
+    """The app's PIN page and the sandbox's PIN page."""
+    require_axe()
+    page = admin_login(browser, pin_site, "demo", "demo")
+    page.goto(f"{pin_site.url}/")
+    page.get_by_role("button", name="Connect Twitter").click()
+    page.wait_for_url(re.compile(r".*/twitter/pin/\?.*"))
+    found = serious_violations(page)
+    with page.context.expect_page() as twitter_tab:
+        page.get_by_role("link", name="Open Twitter and authorize this site").click()
+    twitter = twitter_tab.value
+    twitter.wait_for_load_state()
+    twitter.get_by_label("@alice").check()
+    twitter.get_by_role("button", name="Authorize app").click()
+    twitter.locator("#pin").wait_for()
+    found += serious_violations(twitter)
+    assert found == []
