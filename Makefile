@@ -95,7 +95,7 @@ bench: $(BIN)/.installed-test
 	$(BIN)/python benchmarks/admin.py --tokens 100 10000 --repeat 10
 
 docs: $(BIN)/.installed-dev
-	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
+	$(BIN)/sphinx-build -n -W --keep-going -b html docs docs/_build/html
 
 build: $(BIN)/.installed-dev
 	rm -rf dist build
