@@ -23,6 +23,9 @@ from typing import Any
 
 import pytest
 
+# Browsers and server subprocesses: not in the fast lane (-m "not slow").
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "example_project"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")

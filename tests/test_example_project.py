@@ -9,11 +9,14 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
 import requests
 
 from django_twitter_oauth.client import TwitterClient
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "example_project"
+# Subprocesses (manage.py, runserver): not in the fast lane (-m "not slow").
+pytestmark = pytest.mark.slow
 
 
 def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
