@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: test test-fast test-sqlite test-postgres lint typecheck security docs build bench clean help demo
+.PHONY: axe test test-fast test-sqlite test-postgres lint typecheck security docs build bench clean help demo
 
 help:
 	@echo "make demo           serve the example site on http://127.0.0.1:8000"
@@ -17,6 +17,7 @@ help:
 	@echo "                    (well under a minute: what to run while working)"
 	@echo "make test-sqlite    the suite on SQLite only (PostgreSQL-only tests skip)"
 	@echo "make test-postgres  the suite on PostgreSQL only"
+	@echo "make axe            install axe-core (npm) for the browser tests' accessibility checks"
 	@echo "make lint           ruff check and ruff format --check"
 	@echo "make typecheck      mypy --strict with the django-stubs plugin"
 	@echo "make security       bandit, pip-audit and check --deploy of the example's production settings"
@@ -37,7 +38,18 @@ $(BIN)/.installed-dev: $(BIN)/.installed-test
 
 # Both databases, then one coverage gate over both runs: some tests (real task workers
 # sharing a database) run on PostgreSQL only.
+# axe-core for the accessibility checks of the browser tests, from the npm registry;
+# the file itself is the stamp, so npm runs once.
+AXE_JS := .cache/axe/node_modules/axe-core/axe.min.js
+axe: $(AXE_JS)
+$(AXE_JS):
+	npm install --prefix .cache/axe --no-audit --no-fund --silent axe-core@4
+
+CHROMIUM ?= /usr/bin/chromium
+BROWSER_NOTE = @test -x $(CHROMIUM) || echo "NOTE: Chromium not found at $(CHROMIUM): the browser tests (tests/test_e2e.py) are SKIPPED. Install Debian's 'chromium' package to run them."
+
 test: $(BIN)/.installed-test
+	$(BROWSER_NOTE)
 	rm -f .coverage .coverage.*
 	COVERAGE_FILE=.coverage.sqlite REDIS_URL=$(REDIS_URL) \
 		$(BIN)/python -m pytest --cov-fail-under=0 $(PYTEST_ARGS)
@@ -53,9 +65,11 @@ test-fast: $(BIN)/.installed-test
 	DATABASE_URL= $(BIN)/python -m pytest -m "not slow" --no-cov $(PYTEST_ARGS)
 
 test-sqlite: $(BIN)/.installed-test
+	$(BROWSER_NOTE)
 	REDIS_URL=$(REDIS_URL) $(BIN)/python -m pytest --cov-fail-under=0 $(PYTEST_ARGS)
 
 test-postgres: $(BIN)/.installed-test
+	$(BROWSER_NOTE)
 	DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS_URL) $(BIN)/python -m pytest --cov-fail-under=0 $(PYTEST_ARGS)
 
 lint: $(BIN)/.installed-dev
@@ -89,7 +103,7 @@ bench: $(BIN)/.installed-test
 	$(BIN)/python benchmarks/admin.py --tokens 100 10000 --repeat 10
 
 docs: $(BIN)/.installed-dev
-	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
+	$(BIN)/sphinx-build -n -W --keep-going -b html docs docs/_build/html
 
 build: $(BIN)/.installed-dev
 	rm -rf dist build

@@ -23,6 +23,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "leaks_allowed(reason): the test shows a secret by design; tests.leakcheck "
         "does not look at its outputs.",
     )
+    config.addinivalue_line("markers", "slow: subprocesses or browsers; not in the fast lane.")
 
 
 @pytest.fixture(scope="session")

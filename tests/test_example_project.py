@@ -17,6 +17,8 @@ from django_twitter_oauth.client import TwitterClient
 pytestmark = pytest.mark.slow
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "example_project"
+# Subprocesses (manage.py, runserver): not in the fast lane (-m "not slow").
+pytestmark = pytest.mark.slow
 
 
 def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -48,12 +48,16 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "example.urls"
+WSGI_APPLICATION = "example.wsgi.application"
 
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
     "django_twitter_oauth.backends.TwitterBackend",
 ]
-LOGIN_URL = "admin:login"
+# Pages that need a signed-in user send visitors to the home page, where the "Sign in
+# with Twitter" button is (staff use /admin/login/ directly). After signing in: the
+# profile; after cancelling at Twitter or logging out: a public page.
+LOGIN_URL = "home"
 LOGIN_REDIRECT_URL = "profile"
 LOGOUT_REDIRECT_URL = "home"
 # Visitors who sign in with an unlinked Twitter account get a user of their own.
@@ -74,7 +78,9 @@ TEMPLATES = [
     }
 ]
 STATIC_URL = "static/"
+# One time zone everywhere (the admin, the pages, the audit trail): UTC, stored and shown.
 USE_TZ = True
+TIME_ZONE = "UTC"
 
 FERNET_KEYS = [os.environ.get("FERNET_KEY", "example-project-fernet-key-development-only")]
 

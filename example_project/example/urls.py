@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from django.apps import apps
 from django.contrib import admin
-from django.contrib.auth.views import LogoutView
 from django.urls import include, path
 
 from example import views
@@ -11,7 +10,12 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("profile/", views.profile, name="profile"),
     path("profile/verify/", views.verify, name="verify"),
-    path("logout/", LogoutView.as_view(), name="logout"),
+    path(
+        "profile/disconnect/<str:twitter_user_id>/",
+        views.disconnect_confirm,
+        name="disconnect_confirm",
+    ),
+    path("logout/", views.SignOutView.as_view(), name="logout"),
     path("twitter/", include("django_twitter_oauth.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+from typing import Any
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import LogoutView
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from django_twitter_oauth.conf import app_settings
 from django_twitter_oauth.exceptions import TwitterError
@@ -22,6 +26,30 @@ def home(request: HttpRequest) -> HttpResponse:
 def profile(request: HttpRequest) -> HttpResponse:
     tokens = AccessToken.objects.filter(user=request.user).defer("token", "secret")
     return render(request, "example/profile.html", _context(request, tokens=tokens))
+
+
+@login_required
+@require_GET
+def disconnect_confirm(request: HttpRequest, twitter_user_id: str) -> HttpResponse:
+    """Disconnecting revokes the site's access at Twitter: ask first. The form posts to
+    the app's ``twitter_oauth:disconnect`` view."""
+    token = get_object_or_404(
+        AccessToken.objects.defer("token", "secret"),
+        user=request.user,
+        twitter_user_id=twitter_user_id,
+    )
+    return render(request, "example/disconnect_confirm.html", _context(request, token=token))
+
+
+class SignOutView(LogoutView):
+    """Django's logout, saying so on the page it lands on."""
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        was_signed_in = request.user.is_authenticated
+        response = super().post(request, *args, **kwargs)
+        if was_signed_in:
+            messages.success(request, "You are signed out.")
+        return response
 
 
 @login_required
