@@ -19,6 +19,9 @@ class SandboxUser(models.Model):
     )
     screen_name = models.CharField(_("screen name"), max_length=50, unique=True)
     name = models.CharField(_("name"), max_length=100, blank=True)
+    #: What ``verify_credentials`` answers with ``include_email=true`` (the sandbox's
+    #: app has the email permission); blank for a user without one.
+    email = models.EmailField(_("email"), blank=True)
 
     class Meta:
         verbose_name = _("sandbox Twitter user")

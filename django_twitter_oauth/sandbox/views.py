@@ -16,6 +16,8 @@ from functools import wraps
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -53,23 +55,32 @@ def sandbox_enabled(view: View) -> View:
 
 
 def provider_for(request: HttpRequest) -> FakeProvider:
-    """The fake Twitter for the site's own consumer key, at this sandbox's URL."""
+    """The fake Twitter for the site's own consumer key, at this sandbox's URL, on the
+    TWITTER_OAUTH_SANDBOX_TIER access tier, with the email permission."""
     return FakeProvider(
         app_settings.CONSUMER_KEY,
         app_settings.CONSUMER_SECRET,
         api_url=request.build_absolute_uri(reverse("twitter_oauth_sandbox:index")),
         app_permission=app_settings.APP_PERMISSION,
         store=CacheStore(app_settings.SANDBOX_CACHE),
+        tier=app_settings.SANDBOX_TIER,
+        email_permission=True,
     )
 
 
 @sandbox_enabled
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
+    provider = provider_for(request)
     return render(
         request,
         "twitter_oauth_sandbox/index.html",
-        {"users": SandboxUser.objects.all(), "api_url": provider_for(request).api_url},
+        {
+            "users": SandboxUser.objects.all(),
+            "api_url": provider.api_url,
+            "tier": provider.tier,
+            "tweets": provider.tweets()[::-1],
+        },
     )
 
 
@@ -168,25 +179,43 @@ def decide(request: HttpRequest) -> HttpResponse:
         context = {
             "oauth_token": token,
             "users": SandboxUser.objects.all(),
-            "error": _("Choose a fake user, or type a screen name to create one."),
+            "error": _(
+                "Choose a fake user, or type a screen name (and, if you like, a valid "
+                "email) to create one."
+            ),
             "pin_flow": pin_flow,
             "access_level": granted_level(provider.app_permission, record["access_type"]),
             "consumer_key": record["consumer_key"],
         }
         return render(request, "twitter_oauth_sandbox/authorize.html", context, status=400)
-    verifier = provider.approve(token, user_id=user.user_id, screen_name=user.screen_name)
+    verifier = provider.approve(
+        token,
+        user_id=user.user_id,
+        screen_name=user.screen_name,
+        name=user.name or user.screen_name,
+        email=user.email or None,
+    )
     if pin_flow:
         return render(request, "twitter_oauth_sandbox/pin.html", {"pin": verifier, "user": user})
     return HttpResponseRedirect(provider.redirect_url(token, verifier))
 
 
+def _valid_email(value: str) -> bool:
+    try:
+        validate_email(value)
+    except ValidationError:
+        return False
+    return True
+
+
 def _chosen_user(request: HttpRequest) -> SandboxUser | None:
     screen_name = request.POST.get("screen_name", "").strip().lstrip("@")
     if screen_name:
-        if not SCREEN_NAME.fullmatch(screen_name):
+        email = request.POST.get("email", "").strip()
+        if not SCREEN_NAME.fullmatch(screen_name) or (email and not _valid_email(email)):
             return None
         user, _created = SandboxUser.objects.get_or_create(
-            screen_name=screen_name, defaults={"name": screen_name}
+            screen_name=screen_name, defaults={"name": screen_name, "email": email}
         )
         return user
     user_id = request.POST.get("user", "")
