@@ -3,6 +3,7 @@ from __future__ import annotations
 import re
 import urllib.parse
 from collections.abc import Mapping
+from typing import Any
 
 import pytest
 import requests
@@ -23,6 +24,13 @@ CALLBACK = "http://testserver/twitter/callback/"
 @pytest.fixture(autouse=True)
 def _empty_cache() -> None:
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _state_in_the_database(settings: Any) -> None:
+    """The sandbox as users run it: its state in the database (the suite's settings
+    keep it in the cache for the tests that serve it to subprocesses)."""
+    del settings.TWITTER_OAUTH_SANDBOX_CACHE
 
 
 def text(value: object) -> str:

@@ -8,6 +8,7 @@ import pytest
 from django.core.cache import cache, caches
 from django.core.cache.backends.locmem import LocMemCache
 
+from django_twitter_oauth.sandbox.store import DatabaseStore
 from django_twitter_oauth.testing.store import CacheStore, MemoryStore, Store
 
 
@@ -39,10 +40,21 @@ def _clear_cache() -> Iterator[None]:
     cache.clear()
 
 
-STORES: dict[str, Callable[[], Store]] = {"memory": MemoryStore, "cache": CacheStore}
+STORES: dict[str, Callable[[], Store]] = {
+    "memory": MemoryStore,
+    "cache": CacheStore,
+    "database": DatabaseStore,
+}
 
 
-@pytest.fixture(params=sorted(STORES))
+@pytest.fixture(
+    params=[
+        "cache",
+        # Committed, as the sandbox's threads (and the concurrency tests') need.
+        pytest.param("database", marks=pytest.mark.django_db(transaction=True)),
+        "memory",
+    ]
+)
 def store(request: pytest.FixtureRequest) -> Store:
     return STORES[request.param]()
 
@@ -96,6 +108,33 @@ def test_incr(store: Store) -> None:
     assert store.incr("count", "a") == 2
     assert store.incr("count", "b") == 1
     assert store.get("count", "a") == 2
+
+
+def test_incr_ttl_starts_with_the_count(store: Store, clock: Clock) -> None:
+    assert store.incr("rate", "a", ttl=10) == 1
+    clock.advance(5)
+    # Counting on does not extend the window.
+    assert store.incr("rate", "a", ttl=10) == 2
+    clock.advance(6)
+    assert store.get("rate", "a") is None
+    assert store.incr("rate", "a", ttl=10) == 1
+
+
+def test_concurrent_incr_counts_each_once(store: Store) -> None:
+    barrier = threading.Barrier(6, timeout=5)
+    results: list[int] = []
+
+    def incr() -> None:
+        barrier.wait()
+        results.append(store.incr("tweet_count", "key"))
+
+    threads = [threading.Thread(target=incr) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(results) == [1, 2, 3, 4, 5, 6]
 
 
 def test_ttl_expiry(store: Store, clock: Clock) -> None:

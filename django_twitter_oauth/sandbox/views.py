@@ -3,8 +3,11 @@
 The API views hand each request to
 :class:`~django_twitter_oauth.testing.provider.FakeProvider`, which verifies the
 OAuth signature as Twitter does; its state (request tokens, verifiers, access
-tokens, nonces) lives in the TWITTER_OAUTH_SANDBOX_CACHE cache, so it survives
-between requests and threads. The pages play the part of the user at Twitter.
+tokens, nonces, rate counters, tweets) lives in the database
+(:class:`~django_twitter_oauth.sandbox.store.DatabaseStore`), so it survives between
+requests, threads, processes and restarts (or in the TWITTER_OAUTH_SANDBOX_CACHE cache
+when that setting names one). The pages play the part of the user at
+Twitter.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from django_twitter_oauth.conf import OOB, app_settings, granted_level
 from django_twitter_oauth.sandbox.models import SandboxUser
+from django_twitter_oauth.sandbox.store import sandbox_store
 from django_twitter_oauth.testing.provider import (
     ConnectionFault,
     FakeProvider,
@@ -34,7 +38,6 @@ from django_twitter_oauth.testing.provider import (
     TimeoutFault,
     twitter_error,
 )
-from django_twitter_oauth.testing.store import CacheStore
 
 View = Callable[..., HttpResponse]
 
@@ -62,7 +65,7 @@ def provider_for(request: HttpRequest) -> FakeProvider:
         app_settings.CONSUMER_SECRET,
         api_url=request.build_absolute_uri(reverse("twitter_oauth_sandbox:index")),
         app_permission=app_settings.APP_PERMISSION,
-        store=CacheStore(app_settings.SANDBOX_CACHE),
+        store=sandbox_store(),
         tier=app_settings.SANDBOX_TIER,
         email_permission=True,
     )
