@@ -429,3 +429,58 @@ def test_sandbox_tweets(sandbox_client: TwitterClient) -> None:
         timeout=5,
     )
     assert refused.status_code == 403
+
+
+# -- demo polish ----------------------------------------------------------------------------
+
+
+def sandbox_pages(sandbox_client: TwitterClient) -> dict[str, str]:
+    """Every kind of sandbox page, as HTML."""
+    pages = {"index": Client().get("/sandbox/").content.decode()}
+    pages["invalid token"] = Client().get("/sandbox/oauth/authorize").content.decode()
+    request_token = sandbox_client.fetch_request_token("oob")
+    pages["authorize"] = (
+        Client().get(f"/sandbox/oauth/authorize?oauth_token={request_token.token}").content
+    ).decode()
+    pages["refused"] = (
+        Client()
+        .post("/sandbox/oauth/decide", {"oauth_token": request_token.token, "authorize": "1"})
+        .content.decode()
+    )
+    pages["pin"] = (
+        Client()
+        .post(
+            "/sandbox/oauth/decide",
+            {"oauth_token": request_token.token, "authorize": "1", "screen_name": "kim"},
+        )
+        .content.decode()
+    )
+    cancelled = sandbox_client.fetch_request_token("oob")
+    pages["cancelled"] = (
+        Client()
+        .post("/sandbox/oauth/decide", {"oauth_token": cancelled.token, "cancel": "1"})
+        .content.decode()
+    )
+    return pages
+
+
+def test_pages_name_the_app_kindly_and_link_back(sandbox_client: TwitterClient) -> None:
+    pages = sandbox_pages(sandbox_client)
+    assert "<strong>Your app (sandbox)</strong> asks for" in pages["authorize"]
+    assert "<strong>Your app (sandbox)</strong> asks for" in pages["refused"]
+    for name, html in pages.items():
+        assert "tests-consumer-key" not in html, name
+        # No sites framework here: the site is named by its host.
+        assert '<a href="/">Back to testserver</a>' in html, name
+
+
+def test_back_link_names_the_site_of_the_sites_framework(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With django.contrib.sites, get_current_site() is the Site row, named by staff."""
+    from types import SimpleNamespace
+
+    from django_twitter_oauth.sandbox import views
+
+    monkeypatch.setattr(views, "get_current_site", lambda request: SimpleNamespace(name="Demo"))
+    assert '<a href="/">Back to Demo</a>' in Client().get("/sandbox/").content.decode()

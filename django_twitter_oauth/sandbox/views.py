@@ -19,6 +19,7 @@ from functools import wraps
 from typing import Any
 
 from django.conf import settings
+from django.contrib.sites.shortcuts import get_current_site
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -43,6 +44,19 @@ View = Callable[..., HttpResponse]
 
 #: Twitter's rule for screen names.
 SCREEN_NAME = re.compile(r"[A-Za-z0-9_]{1,15}")
+
+
+def _page(
+    request: HttpRequest, template: str, context: dict[str, Any], status: int = 200
+) -> HttpResponse:
+    """A sandbox page: it names the app in a friendly way (never by its consumer key)
+    and links back to the site."""
+    context = {
+        "app_name": _("Your app (sandbox)"),
+        "site_name": get_current_site(request).name,
+        **context,
+    }
+    return render(request, template, context, status=status)
 
 
 def sandbox_enabled(view: View) -> View:
@@ -75,7 +89,7 @@ def provider_for(request: HttpRequest) -> FakeProvider:
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
     provider = provider_for(request)
-    return render(
+    return _page(
         request,
         "twitter_oauth_sandbox/index.html",
         {
@@ -116,7 +130,7 @@ def api(request: HttpRequest, endpoint: str) -> HttpResponse:
 
 
 def _invalid_token_page(request: HttpRequest) -> HttpResponse:
-    return render(
+    return _page(
         request,
         "twitter_oauth_sandbox/message.html",
         {
@@ -140,7 +154,7 @@ def authorize(request: HttpRequest) -> HttpResponse:
     record = provider.pending(token) if token else None
     if record is None:
         return _invalid_token_page(request)
-    return render(
+    return _page(
         request,
         "twitter_oauth_sandbox/authorize.html",
         {
@@ -150,7 +164,6 @@ def authorize(request: HttpRequest) -> HttpResponse:
             "force_login": request.GET.get("force_login") in ("true", "1"),
             "access_level": granted_level(provider.app_permission, record["access_type"]),
             "pin_flow": record["callback"] == OOB,
-            "consumer_key": record["consumer_key"],
         },
     )
 
@@ -169,7 +182,7 @@ def decide(request: HttpRequest) -> HttpResponse:
         if not pin_flow:
             return HttpResponseRedirect(provider.deny(token))
         provider.store.pop("request_token", token)
-        return render(
+        return _page(
             request,
             "twitter_oauth_sandbox/message.html",
             {
@@ -188,9 +201,8 @@ def decide(request: HttpRequest) -> HttpResponse:
             ),
             "pin_flow": pin_flow,
             "access_level": granted_level(provider.app_permission, record["access_type"]),
-            "consumer_key": record["consumer_key"],
         }
-        return render(request, "twitter_oauth_sandbox/authorize.html", context, status=400)
+        return _page(request, "twitter_oauth_sandbox/authorize.html", context, status=400)
     verifier = provider.approve(
         token,
         user_id=user.user_id,
@@ -199,7 +211,7 @@ def decide(request: HttpRequest) -> HttpResponse:
         email=user.email or None,
     )
     if pin_flow:
-        return render(request, "twitter_oauth_sandbox/pin.html", {"pin": verifier, "user": user})
+        return _page(request, "twitter_oauth_sandbox/pin.html", {"pin": verifier, "user": user})
     return HttpResponseRedirect(provider.redirect_url(token, verifier))
 
 
