@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -7,6 +8,7 @@ from typing import Any
 import pytest
 from django.core.cache import cache, caches
 from django.core.cache.backends.locmem import LocMemCache
+from django.db import connections
 
 from django_twitter_oauth.sandbox.store import DatabaseStore
 from django_twitter_oauth.testing.store import CacheStore, MemoryStore, Store
@@ -38,6 +40,15 @@ def _clear_cache() -> Iterator[None]:
     cache.clear()
     yield
     cache.clear()
+
+
+@contextlib.contextmanager
+def closing_connections() -> Iterator[None]:
+    """A thread's own database connections (DatabaseStore) are closed when it is done."""
+    try:
+        yield
+    finally:
+        connections.close_all()
 
 
 STORES: dict[str, Callable[[], Store]] = {
@@ -126,7 +137,8 @@ def test_concurrent_incr_counts_each_once(store: Store) -> None:
 
     def incr() -> None:
         barrier.wait()
-        results.append(store.incr("tweet_count", "key"))
+        with closing_connections():
+            results.append(store.incr("tweet_count", "key"))
 
     threads = [threading.Thread(target=incr) for _ in range(6)]
     for thread in threads:
@@ -179,7 +191,8 @@ def test_concurrent_add_has_one_winner(store: Store) -> None:
 
     def add(value: int) -> None:
         barrier.wait()
-        results.append(store.add("nonce", "key", value))
+        with closing_connections():
+            results.append(store.add("nonce", "key", value))
 
     threads = [threading.Thread(target=add, args=(n,)) for n in range(8)]
     for thread in threads:
@@ -197,7 +210,8 @@ def test_concurrent_pop_has_one_winner(store: Store) -> None:
 
     def pop() -> None:
         barrier.wait()
-        results.append(store.pop("request_token", "key"))
+        with closing_connections():
+            results.append(store.pop("request_token", "key"))
 
     threads = [threading.Thread(target=pop) for _ in range(8)]
     for thread in threads:
