@@ -87,6 +87,8 @@ TWITTER_OAUTH_CONSUMER_KEY = "benchmarks-consumer-key"
 TWITTER_OAUTH_CONSUMER_SECRET = "benchmarks-consumer-secret"  # noqa: S105
 TWITTER_OAUTH_API_URL = os.environ.get("BENCH_API_URL", "http://127.0.0.1:8000/sandbox")
 TWITTER_OAUTH_SANDBOX_ALLOWED = True
+# The sandbox's state in the cache, not in the SQLite file the command writes to.
+TWITTER_OAUTH_SANDBOX_CACHE = "default"
 TWITTER_OAUTH_SANDBOX_LATENCY = float(os.environ.get("BENCH_LATENCY", "0"))
 
 LOGGING = {

@@ -141,7 +141,7 @@ def check_sandbox(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> li
             )
         )
     alias = app_settings.SANDBOX_CACHE
-    if alias not in settings.CACHES:
+    if alias is not None and alias not in settings.CACHES:
         errors.append(
             Error(
                 f"TWITTER_OAUTH_SANDBOX_CACHE is {alias!r}, which is not in CACHES.",

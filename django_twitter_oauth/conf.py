@@ -125,9 +125,10 @@ class Settings:
         return _get("SANDBOX_ALLOWED", False)  # type: ignore[no-any-return]
 
     @property
-    def SANDBOX_CACHE(self) -> str:
-        """The cache alias where the sandbox keeps its tokens and nonces."""
-        return _get("SANDBOX_CACHE", "default")  # type: ignore[no-any-return]
+    def SANDBOX_CACHE(self) -> str | None:
+        """None: the sandbox keeps its state in the database (kept across restarts);
+        a cache alias: in that cache instead."""
+        return _get("SANDBOX_CACHE", None)  # type: ignore[no-any-return]
 
     @property
     def SANDBOX_TIER(self) -> str:

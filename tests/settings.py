@@ -106,6 +106,11 @@ TWITTER_OAUTH_CONSUMER_KEY = "tests-consumer-key"
 TWITTER_OAUTH_CONSUMER_SECRET = "tests-consumer-secret"
 # The sandbox is served by tests/urls.py; DEBUG is off here, as in production.
 TWITTER_OAUTH_SANDBOX_ALLOWED = True
+# The suite serves the sandbox while subprocesses (commands, task workers) write to the
+# same SQLite file, where the sandbox's own writes would make theirs fail with "database
+# is locked": it keeps its state in the cache. Its tests (test_sandbox_*.py) use the
+# default, the database.
+TWITTER_OAUTH_SANDBOX_CACHE = "default"
 
 # Tasks: run in-process by default. The worker subprocesses of test_tasks.py get
 # TEST_TASKS_BACKEND=db|rq (the test process switches with override_settings).

@@ -3,11 +3,13 @@ from __future__ import annotations
 import re
 import urllib.parse
 from collections.abc import Mapping
+from typing import Any
 
 import pytest
 import requests
 from django.core.cache import cache
 from django.test import Client, override_settings
+from requests_oauthlib import OAuth1
 
 from django_twitter_oauth.client import TwitterClient
 from django_twitter_oauth.exceptions import TokenInvalid, TwitterRejected
@@ -22,6 +24,13 @@ CALLBACK = "http://testserver/twitter/callback/"
 @pytest.fixture(autouse=True)
 def _empty_cache() -> None:
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _state_in_the_database(settings: Any) -> None:
+    """The sandbox as users run it: its state in the database (the suite's settings
+    keep it in the cache for the tests that serve it to subprocesses)."""
+    del settings.TWITTER_OAUTH_SANDBOX_CACHE
 
 
 def text(value: object) -> str:
@@ -55,7 +64,7 @@ class DjangoClientAdapter(requests.adapters.BaseAdapter):
             request.method or "GET",
             f"{url.path}?{url.query}" if url.query else url.path,
             data=request.body or b"",
-            content_type=request.headers.get("Content-Type", ""),
+            content_type=text(request.headers.get("Content-Type", "")),
             headers=headers,
         )
         response = requests.Response()
@@ -313,3 +322,166 @@ def test_whole_flow_over_real_http(live_server: object) -> None:
     twitter.invalidate_token(access.token, access.secret)
     with pytest.raises(TokenInvalid):
         twitter.invalidate_token(access.token, access.secret)
+
+
+# -- X today: tiers, 2/users/me, email, 2/tweets ------------------------------------------------
+
+
+def sandbox_token(
+    sandbox_client: TwitterClient, access_type: str | None = None, **fields: str
+) -> tuple[str, str]:
+    """An access token for a new fake user made on the authorize page (``fields``:
+    ``screen_name``, ``email``)."""
+    request_token = sandbox_client.fetch_request_token(CALLBACK, access_type=access_type)
+    answer = Client().post(
+        "/sandbox/oauth/decide",
+        {"oauth_token": request_token.token, "authorize": "1", **fields},
+    )
+    assert answer.status_code == 302, answer.content.decode()
+    verifier = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(answer["Location"]).query))[
+        "oauth_verifier"
+    ]
+    access = sandbox_client.fetch_access_token(request_token.token, request_token.secret, verifier)
+    return access.token, access.secret
+
+
+def user_auth(token: str, secret: str) -> OAuth1:
+    return OAuth1("tests-consumer-key", "tests-consumer-secret", token, secret)
+
+
+@override_settings(TWITTER_OAUTH_SANDBOX_TIER="free")
+def test_free_tier_sandbox(sandbox_client: TwitterClient) -> None:
+    token, secret = sandbox_token(sandbox_client, screen_name="dora")
+    verify = requests.get(
+        f"{SANDBOX}/1.1/account/verify_credentials.json", auth=user_auth(token, secret), timeout=5
+    )
+    assert verify.status_code == 403
+    assert verify.json()["errors"][0]["code"] == 453
+    me = requests.get(f"{SANDBOX}/2/users/me", auth=user_auth(token, secret), timeout=5)
+    assert me.status_code == 200
+    assert me.headers["x-rate-limit-limit"] == "25"
+    assert "x-access-level" not in me.headers
+    assert "<strong>free</strong>" in Client().get("/sandbox/").content.decode()
+
+
+def test_sandbox_users_me_and_revocation(sandbox_client: TwitterClient) -> None:
+    token, secret = sandbox_token(sandbox_client, screen_name="erin")
+    erin = SandboxUser.objects.get(screen_name="erin")
+    me = requests.get(f"{SANDBOX}/2/users/me", auth=user_auth(token, secret), timeout=5)
+    assert me.json() == {"data": {"id": erin.user_id, "name": "erin", "username": "erin"}}
+    assert me.headers["x-rate-limit-limit"] == "75"
+    sandbox_client.invalidate_token(token, secret)
+    gone = requests.get(f"{SANDBOX}/2/users/me", auth=user_auth(token, secret), timeout=5)
+    assert gone.status_code == 401
+    assert gone.json() == {
+        "title": "Unauthorized",
+        "type": "about:blank",
+        "status": 401,
+        "detail": "Unauthorized",
+    }
+
+
+def test_sandbox_email(sandbox_client: TwitterClient) -> None:
+    token, secret = sandbox_token(sandbox_client, screen_name="fay", email="fay@example.com")
+    assert SandboxUser.objects.get(screen_name="fay").email == "fay@example.com"
+    url = f"{SANDBOX}/1.1/account/verify_credentials.json?include_email=true"
+    assert requests.get(url, auth=user_auth(token, secret), timeout=5).json()["email"] == (
+        "fay@example.com"
+    )
+    # A user without an email: null, as Twitter answers.
+    token, secret = sandbox_token(sandbox_client, screen_name="gil")
+    assert requests.get(url, auth=user_auth(token, secret), timeout=5).json()["email"] is None
+    assert "fay@example.com" in Client().get("/sandbox/").content.decode()
+
+
+def test_sandbox_refuses_an_invalid_email(sandbox_client: TwitterClient) -> None:
+    request_token = sandbox_client.fetch_request_token(CALLBACK)
+    answer = Client().post(
+        "/sandbox/oauth/decide",
+        {
+            "oauth_token": request_token.token,
+            "authorize": "1",
+            "screen_name": "hal",
+            "email": "not an email",
+        },
+    )
+    assert answer.status_code == 400
+    assert "valid email" in answer.content.decode()
+    assert not SandboxUser.objects.exists()
+
+
+def test_sandbox_tweets(sandbox_client: TwitterClient) -> None:
+    token, secret = sandbox_token(sandbox_client, screen_name="ivy")
+    assert "None yet: POST 2/tweets" in Client().get("/sandbox/").content.decode()
+    posted = requests.post(
+        f"{SANDBOX}/2/tweets",
+        json={"text": "from the sandbox"},
+        auth=user_auth(token, secret),
+        timeout=5,
+    )
+    assert posted.status_code == 201
+    assert posted.json()["data"]["text"] == "from the sandbox"
+    assert "@ivy: from the sandbox" in Client().get("/sandbox/").content.decode()
+    token, secret = sandbox_token(sandbox_client, access_type="read", screen_name="jo")
+    refused = requests.post(
+        f"{SANDBOX}/2/tweets",
+        json={"text": "read only"},
+        auth=user_auth(token, secret),
+        timeout=5,
+    )
+    assert refused.status_code == 403
+
+
+# -- demo polish ----------------------------------------------------------------------------
+
+
+def sandbox_pages(sandbox_client: TwitterClient) -> dict[str, str]:
+    """Every kind of sandbox page, as HTML."""
+    pages = {"index": Client().get("/sandbox/").content.decode()}
+    pages["invalid token"] = Client().get("/sandbox/oauth/authorize").content.decode()
+    request_token = sandbox_client.fetch_request_token("oob")
+    pages["authorize"] = (
+        Client().get(f"/sandbox/oauth/authorize?oauth_token={request_token.token}").content
+    ).decode()
+    pages["refused"] = (
+        Client()
+        .post("/sandbox/oauth/decide", {"oauth_token": request_token.token, "authorize": "1"})
+        .content.decode()
+    )
+    pages["pin"] = (
+        Client()
+        .post(
+            "/sandbox/oauth/decide",
+            {"oauth_token": request_token.token, "authorize": "1", "screen_name": "kim"},
+        )
+        .content.decode()
+    )
+    cancelled = sandbox_client.fetch_request_token("oob")
+    pages["cancelled"] = (
+        Client()
+        .post("/sandbox/oauth/decide", {"oauth_token": cancelled.token, "cancel": "1"})
+        .content.decode()
+    )
+    return pages
+
+
+def test_pages_name_the_app_kindly_and_link_back(sandbox_client: TwitterClient) -> None:
+    pages = sandbox_pages(sandbox_client)
+    assert "<strong>Your app (sandbox)</strong> asks for" in pages["authorize"]
+    assert "<strong>Your app (sandbox)</strong> asks for" in pages["refused"]
+    for name, html in pages.items():
+        assert "tests-consumer-key" not in html, name
+        # No sites framework here: the site is named by its host.
+        assert '<a href="/">Back to testserver</a>' in html, name
+
+
+def test_back_link_names_the_site_of_the_sites_framework(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With django.contrib.sites, get_current_site() is the Site row, named by staff."""
+    from types import SimpleNamespace
+
+    from django_twitter_oauth.sandbox import views
+
+    monkeypatch.setattr(views, "get_current_site", lambda request: SimpleNamespace(name="Demo"))
+    assert '<a href="/">Back to Demo</a>' in Client().get("/sandbox/").content.decode()

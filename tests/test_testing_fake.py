@@ -425,7 +425,8 @@ def test_missing_oauth_params(fake_twitter: FakeTwitter) -> None:
     ("method", "path"),
     [
         ("GET", "1.1/statuses/home_timeline.json"),
-        ("POST", "2/tweets"),
+        ("DELETE", "2/tweets"),
+        ("GET", "2/users/by/username/jack"),
         ("GET", "oauth/request_token"),
         ("DELETE", "oauth/access_token"),
         ("PUT", "1.1/oauth/invalidate_token"),

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -7,7 +8,9 @@ from typing import Any
 import pytest
 from django.core.cache import cache, caches
 from django.core.cache.backends.locmem import LocMemCache
+from django.db import connections
 
+from django_twitter_oauth.sandbox.store import DatabaseStore
 from django_twitter_oauth.testing.store import CacheStore, MemoryStore, Store
 
 
@@ -39,10 +42,30 @@ def _clear_cache() -> Iterator[None]:
     cache.clear()
 
 
-STORES: dict[str, Callable[[], Store]] = {"memory": MemoryStore, "cache": CacheStore}
+@contextlib.contextmanager
+def closing_connections() -> Iterator[None]:
+    """A thread's own database connections (DatabaseStore) are closed when it is done."""
+    try:
+        yield
+    finally:
+        connections.close_all()
 
 
-@pytest.fixture(params=sorted(STORES))
+STORES: dict[str, Callable[[], Store]] = {
+    "memory": MemoryStore,
+    "cache": CacheStore,
+    "database": DatabaseStore,
+}
+
+
+@pytest.fixture(
+    params=[
+        "cache",
+        # Committed, as the sandbox's threads (and the concurrency tests') need.
+        pytest.param("database", marks=pytest.mark.django_db(transaction=True)),
+        "memory",
+    ]
+)
 def store(request: pytest.FixtureRequest) -> Store:
     return STORES[request.param]()
 
@@ -98,6 +121,34 @@ def test_incr(store: Store) -> None:
     assert store.get("count", "a") == 2
 
 
+def test_incr_ttl_starts_with_the_count(store: Store, clock: Clock) -> None:
+    assert store.incr("rate", "a", ttl=10) == 1
+    clock.advance(5)
+    # Counting on does not extend the window.
+    assert store.incr("rate", "a", ttl=10) == 2
+    clock.advance(6)
+    assert store.get("rate", "a") is None
+    assert store.incr("rate", "a", ttl=10) == 1
+
+
+def test_concurrent_incr_counts_each_once(store: Store) -> None:
+    barrier = threading.Barrier(6, timeout=5)
+    results: list[int] = []
+
+    def incr() -> None:
+        barrier.wait()
+        with closing_connections():
+            results.append(store.incr("tweet_count", "key"))
+
+    threads = [threading.Thread(target=incr) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(results) == [1, 2, 3, 4, 5, 6]
+
+
 def test_ttl_expiry(store: Store, clock: Clock) -> None:
     store.set("kind", "ttl", "value", ttl=10)
     store.set("kind", "forever", "value")
@@ -140,7 +191,8 @@ def test_concurrent_add_has_one_winner(store: Store) -> None:
 
     def add(value: int) -> None:
         barrier.wait()
-        results.append(store.add("nonce", "key", value))
+        with closing_connections():
+            results.append(store.add("nonce", "key", value))
 
     threads = [threading.Thread(target=add, args=(n,)) for n in range(8)]
     for thread in threads:
@@ -158,7 +210,8 @@ def test_concurrent_pop_has_one_winner(store: Store) -> None:
 
     def pop() -> None:
         barrier.wait()
-        results.append(store.pop("request_token", "key"))
+        with closing_connections():
+            results.append(store.pop("request_token", "key"))
 
     threads = [threading.Thread(target=pop) for _ in range(8)]
     for thread in threads:

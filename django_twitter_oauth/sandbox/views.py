@@ -3,8 +3,11 @@
 The API views hand each request to
 :class:`~django_twitter_oauth.testing.provider.FakeProvider`, which verifies the
 OAuth signature as Twitter does; its state (request tokens, verifiers, access
-tokens, nonces) lives in the TWITTER_OAUTH_SANDBOX_CACHE cache, so it survives
-between requests and threads. The pages play the part of the user at Twitter.
+tokens, nonces, rate counters, tweets) lives in the database
+(:class:`~django_twitter_oauth.sandbox.store.DatabaseStore`), so it survives between
+requests, threads, processes and restarts (or in the TWITTER_OAUTH_SANDBOX_CACHE cache
+when that setting names one). The pages play the part of the user at
+Twitter.
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ from functools import wraps
 from typing import Any
 
 from django.conf import settings
+from django.contrib.sites.shortcuts import get_current_site
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -25,6 +31,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from django_twitter_oauth.conf import OOB, app_settings, granted_level
 from django_twitter_oauth.sandbox.models import SandboxUser
+from django_twitter_oauth.sandbox.store import sandbox_store
 from django_twitter_oauth.testing.provider import (
     ConnectionFault,
     FakeProvider,
@@ -32,12 +39,24 @@ from django_twitter_oauth.testing.provider import (
     TimeoutFault,
     twitter_error,
 )
-from django_twitter_oauth.testing.store import CacheStore
 
 View = Callable[..., HttpResponse]
 
 #: Twitter's rule for screen names.
 SCREEN_NAME = re.compile(r"[A-Za-z0-9_]{1,15}")
+
+
+def _page(
+    request: HttpRequest, template: str, context: dict[str, Any], status: int = 200
+) -> HttpResponse:
+    """A sandbox page: it names the app in a friendly way (never by its consumer key)
+    and links back to the site."""
+    context = {
+        "app_name": _("Your app (sandbox)"),
+        "site_name": get_current_site(request).name,
+        **context,
+    }
+    return render(request, template, context, status=status)
 
 
 def sandbox_enabled(view: View) -> View:
@@ -53,23 +72,32 @@ def sandbox_enabled(view: View) -> View:
 
 
 def provider_for(request: HttpRequest) -> FakeProvider:
-    """The fake Twitter for the site's own consumer key, at this sandbox's URL."""
+    """The fake Twitter for the site's own consumer key, at this sandbox's URL, on the
+    TWITTER_OAUTH_SANDBOX_TIER access tier, with the email permission."""
     return FakeProvider(
         app_settings.CONSUMER_KEY,
         app_settings.CONSUMER_SECRET,
         api_url=request.build_absolute_uri(reverse("twitter_oauth_sandbox:index")),
         app_permission=app_settings.APP_PERMISSION,
-        store=CacheStore(app_settings.SANDBOX_CACHE),
+        store=sandbox_store(),
+        tier=app_settings.SANDBOX_TIER,
+        email_permission=True,
     )
 
 
 @sandbox_enabled
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
-    return render(
+    provider = provider_for(request)
+    return _page(
         request,
         "twitter_oauth_sandbox/index.html",
-        {"users": SandboxUser.objects.all(), "api_url": provider_for(request).api_url},
+        {
+            "users": SandboxUser.objects.all(),
+            "api_url": provider.api_url,
+            "tier": provider.tier,
+            "tweets": provider.tweets()[::-1],
+        },
     )
 
 
@@ -102,7 +130,7 @@ def api(request: HttpRequest, endpoint: str) -> HttpResponse:
 
 
 def _invalid_token_page(request: HttpRequest) -> HttpResponse:
-    return render(
+    return _page(
         request,
         "twitter_oauth_sandbox/message.html",
         {
@@ -126,7 +154,7 @@ def authorize(request: HttpRequest) -> HttpResponse:
     record = provider.pending(token) if token else None
     if record is None:
         return _invalid_token_page(request)
-    return render(
+    return _page(
         request,
         "twitter_oauth_sandbox/authorize.html",
         {
@@ -136,7 +164,6 @@ def authorize(request: HttpRequest) -> HttpResponse:
             "force_login": request.GET.get("force_login") in ("true", "1"),
             "access_level": granted_level(provider.app_permission, record["access_type"]),
             "pin_flow": record["callback"] == OOB,
-            "consumer_key": record["consumer_key"],
         },
     )
 
@@ -155,7 +182,7 @@ def decide(request: HttpRequest) -> HttpResponse:
         if not pin_flow:
             return HttpResponseRedirect(provider.deny(token))
         provider.store.pop("request_token", token)
-        return render(
+        return _page(
             request,
             "twitter_oauth_sandbox/message.html",
             {
@@ -168,25 +195,42 @@ def decide(request: HttpRequest) -> HttpResponse:
         context = {
             "oauth_token": token,
             "users": SandboxUser.objects.all(),
-            "error": _("Choose a fake user, or type a screen name to create one."),
+            "error": _(
+                "Choose a fake user, or type a screen name (and, if you like, a valid "
+                "email) to create one."
+            ),
             "pin_flow": pin_flow,
             "access_level": granted_level(provider.app_permission, record["access_type"]),
-            "consumer_key": record["consumer_key"],
         }
-        return render(request, "twitter_oauth_sandbox/authorize.html", context, status=400)
-    verifier = provider.approve(token, user_id=user.user_id, screen_name=user.screen_name)
+        return _page(request, "twitter_oauth_sandbox/authorize.html", context, status=400)
+    verifier = provider.approve(
+        token,
+        user_id=user.user_id,
+        screen_name=user.screen_name,
+        name=user.name or user.screen_name,
+        email=user.email or None,
+    )
     if pin_flow:
-        return render(request, "twitter_oauth_sandbox/pin.html", {"pin": verifier, "user": user})
+        return _page(request, "twitter_oauth_sandbox/pin.html", {"pin": verifier, "user": user})
     return HttpResponseRedirect(provider.redirect_url(token, verifier))
+
+
+def _valid_email(value: str) -> bool:
+    try:
+        validate_email(value)
+    except ValidationError:
+        return False
+    return True
 
 
 def _chosen_user(request: HttpRequest) -> SandboxUser | None:
     screen_name = request.POST.get("screen_name", "").strip().lstrip("@")
     if screen_name:
-        if not SCREEN_NAME.fullmatch(screen_name):
+        email = request.POST.get("email", "").strip()
+        if not SCREEN_NAME.fullmatch(screen_name) or (email and not _valid_email(email)):
             return None
         user, _created = SandboxUser.objects.get_or_create(
-            screen_name=screen_name, defaults={"name": screen_name}
+            screen_name=screen_name, defaults={"name": screen_name, "email": email}
         )
         return user
     user_id = request.POST.get("user", "")

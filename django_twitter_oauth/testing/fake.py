@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import cast
+from typing import Any, cast
 
 import requests
 import responses
@@ -17,12 +17,14 @@ from django_twitter_oauth.conf import app_settings
 from django_twitter_oauth.testing.provider import (
     ALIASES,
     DEFAULT_SCREEN_NAME,
+    DEFAULT_TIER,
     DEFAULT_USER_ID,
     JSON,
     ConnectionFault,
     FakeProvider,
     Fault,
     TimeoutFault,
+    problem,
     twitter_error,
 )
 
@@ -64,6 +66,9 @@ class FakeTwitter:
     Twitter's 401. Calls to any other URL fail with a connection error, so nothing
     reaches the network. Consumer key, secret and app permission default to the
     site's settings.
+
+    ``tier`` is the app's X API access tier (``"free"``, ``"basic"``, the default, or
+    ``"pro"``); ``email_permission`` its "Request email from users" switch.
     """
 
     def __init__(
@@ -77,6 +82,8 @@ class FakeTwitter:
         clock: Callable[[], float] = time.time,
         include_user_in_access_token: bool = True,
         send_access_level: bool = True,
+        tier: str = DEFAULT_TIER,
+        email_permission: bool = False,
     ) -> None:
         self.provider = FakeProvider(
             app_settings.CONSUMER_KEY if consumer_key is None else consumer_key,
@@ -89,6 +96,8 @@ class FakeTwitter:
             clock=clock,
             include_user_in_access_token=include_user_in_access_token,
             send_access_level=send_access_level,
+            tier=tier,
+            email_permission=email_permission,
         )
         self.calls: list[FakeCall] = []
         self._mock = responses.RequestsMock(assert_all_requests_are_fired=False)
@@ -151,21 +160,31 @@ class FakeTwitter:
         user_id: str = DEFAULT_USER_ID,
         screen_name: str = DEFAULT_SCREEN_NAME,
         access_level: str | None = None,
+        name: str | None = None,
+        email: str | None = None,
     ) -> str:
         """The user approves the app; returns the verifier (the PIN in the oob flow).
 
         ``access_level`` defaults to what Twitter would grant: the app permission,
-        lowered by the ``x_auth_access_type`` the request token asked for.
+        lowered by the ``x_auth_access_type`` the request token asked for. ``name``
+        defaults to the screen name; ``email`` (none by default) is what
+        ``verify_credentials`` answers with ``include_email=true`` when the app has
+        the email permission.
         """
         return self.provider.approve(
-            oauth_token, user_id=user_id, screen_name=screen_name, access_level=access_level
+            oauth_token,
+            user_id=user_id,
+            screen_name=screen_name,
+            access_level=access_level,
+            name=name,
+            email=email,
         )
 
     def redirect_url(self, oauth_token: str, verifier: str) -> str:
         """The callback URL Twitter redirects to after approval."""
         return self.provider.redirect_url(oauth_token, verifier)
 
-    def authorize(self, oauth_token: str, **user: str) -> str:
+    def authorize(self, oauth_token: str, **user: Any) -> str:
         """approve() then redirect_url(): the callback URL with token and verifier."""
         return self.redirect_url(oauth_token, self.approve(oauth_token, **user))
 
@@ -181,11 +200,19 @@ class FakeTwitter:
         user_id: str = DEFAULT_USER_ID,
         screen_name: str = DEFAULT_SCREEN_NAME,
         access_level: str | None = None,
+        name: str | None = None,
+        email: str | None = None,
     ) -> None:
         """An access token Twitter knows, as if the user had authorized the app (for
         tests that start from tokens the site already holds)."""
         self.provider.add_access_token(
-            token, secret, user_id=user_id, screen_name=screen_name, access_level=access_level
+            token,
+            secret,
+            user_id=user_id,
+            screen_name=screen_name,
+            access_level=access_level,
+            name=name,
+            email=email,
         )
 
     def invalidate(self, token: str) -> bool:
@@ -204,7 +231,31 @@ class FakeTwitter:
     def app_permission(self, value: str) -> None:
         self.provider.app_permission = value
 
+    @property
+    def tier(self) -> str:
+        """The app's access tier at X: ``free``, ``basic`` or ``pro`` (settable)."""
+        return self.provider.tier
+
+    @tier.setter
+    def tier(self, value: str) -> None:
+        self.provider.tier = value
+
+    @property
+    def email_permission(self) -> bool:
+        """The app's "Request email from users" permission (settable)."""
+        return self.provider.email_permission
+
+    @email_permission.setter
+    def email_permission(self, value: bool) -> None:
+        self.provider.email_permission = value
+
     # -- what happened ------------------------------------------------------------------
+
+    @property
+    def tweets(self) -> list[dict[str, str]]:
+        """Tweets posted through ``POST 2/tweets``, oldest first (``id``, ``text``,
+        ``user_id``, ``screen_name``)."""
+        return self.provider.tweets()
 
     @property
     def counts(self) -> collections.Counter[str]:
@@ -250,8 +301,9 @@ class FakeTwitter:
         reset_in: float | None = 60,
         latency: float = 0.0,
     ) -> None:
-        """The next ``times`` calls answer 429 (code 88), with ``x-rate-limit-*`` headers
-        saying the window resets in ``reset_in`` seconds (no reset header when None)."""
+        """The next ``times`` calls answer 429 (code 88, or v2's problem body on ``2/...``
+        endpoints), with ``x-rate-limit-*`` headers saying the window resets in
+        ``reset_in`` seconds (no reset header when None)."""
         headers = {
             "content-type": JSON,
             "x-rate-limit-limit": "15",
@@ -262,7 +314,11 @@ class FakeTwitter:
         self.fail(
             endpoint,
             status=429,
-            body=twitter_error(88, "Rate limit exceeded."),
+            body=(
+                problem(429, "Too Many Requests")
+                if endpoint.startswith("2/")
+                else twitter_error(88, "Rate limit exceeded.")
+            ),
             headers=headers,
             times=times,
             latency=latency,

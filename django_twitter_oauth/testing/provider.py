@@ -15,6 +15,7 @@ and :mod:`django_twitter_oauth.sandbox` through Django views.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 import time
@@ -32,7 +33,13 @@ from oauthlib.oauth1 import (
 )
 from oauthlib.oauth1.rfc5849 import SIGNATURE_HMAC_SHA1, errors, signature
 
-from django_twitter_oauth.conf import ACCESS_LEVELS, ACCESS_TYPES, OOB, granted_level
+from django_twitter_oauth.conf import (
+    ACCESS_LEVELS,
+    ACCESS_TYPES,
+    OOB,
+    SANDBOX_TIERS,
+    granted_level,
+)
 from django_twitter_oauth.testing.store import MemoryStore, Store
 
 # Endpoint names (paths under api_url), not credentials.
@@ -42,6 +49,8 @@ AUTHORIZE = "oauth/authorize"
 AUTHENTICATE = "oauth/authenticate"
 INVALIDATE_TOKEN = "1.1/oauth/invalidate_token"  # noqa: S105
 VERIFY_CREDENTIALS = "1.1/account/verify_credentials.json"
+USERS_ME = "2/users/me"
+TWEETS = "2/tweets"
 
 #: The API endpoints the fake serves, with the method each takes.
 API_ENDPOINTS = {
@@ -49,6 +58,8 @@ API_ENDPOINTS = {
     ACCESS_TOKEN: "POST",
     INVALIDATE_TOKEN: "POST",
     VERIFY_CREDENTIALS: "GET",
+    USERS_ME: "GET",
+    TWEETS: "POST",
 }
 #: The browser pages (step 2): :meth:`FakeProvider.handle` answers a GET with a stub
 #: page (tests call ``approve()`` or ``deny()`` instead); the sandbox serves real pages.
@@ -70,6 +81,25 @@ MANDATORY_PARAMS = (
     "oauth_signature_method",
     "oauth_timestamp",
 )
+#: X's access tiers the fake plays (``tier=``); "basic" answers as Twitter did before tiers.
+TIERS = SANDBOX_TIERS
+DEFAULT_TIER = "basic"
+#: ``2/users/me`` per user: (requests, window in seconds) per tier, as X publishes them.
+USERS_ME_LIMITS = {"free": (25, 24 * 3600), "basic": (75, 15 * 60), "pro": (75, 15 * 60)}
+#: Tweet ids the fake hands out: Twitter-like 19-digit numbers.
+TWEET_ID_BASE = 1_800_000_000_000_000_000
+#: v1.1 endpoints outside X's Free tier (answered with code 453 there).
+NOT_ON_FREE = (VERIFY_CREDENTIALS,)
+TIER_ERROR = (
+    "You currently have access to a subset of X API V2 endpoints and limited v1.1 "
+    "endpoints (e.g. media post, oauth) only. If you need access to this endpoint, you may "
+    "need a different access level. You can learn more here: "
+    "https://developer.x.com/en/portal/product"
+)
+#: X's answer to a write with a token the user granted read access only.
+OAUTH1_PERMISSIONS = "https://api.twitter.com/2/problems/oauth1-permissions"
+INVALID_REQUEST = "https://api.twitter.com/2/problems/invalid-request"
+
 DEFAULT_USER_ID = "1000001"
 DEFAULT_SCREEN_NAME = "fake_user"
 
@@ -85,6 +115,11 @@ REFUSED_CALLBACK_SCHEMES = frozenset(
 def twitter_error(code: int, message: str) -> str:
     """A v1.1 error body: ``{"errors": [{"code": ..., "message": ...}]}``."""
     return json.dumps({"errors": [{"code": code, "message": message}]})
+
+
+def problem(status: int, title: str, detail: str | None = None, type_: str = "about:blank") -> str:
+    """A v2 error body in X's problem format (RFC 7807)."""
+    return json.dumps({"title": title, "type": type_, "status": status, "detail": detail or title})
 
 
 CALLBACK_NOT_APPROVED = (
@@ -156,6 +191,27 @@ def _not_authenticated() -> FakeResponse:
 
 def _invalid_token() -> FakeResponse:
     return _json_error(401, 89, "Invalid or expired token.")
+
+
+def _problem(
+    status: int,
+    title: str,
+    detail: str | None = None,
+    type_: str = "about:blank",
+    headers: dict[str, str] | None = None,
+) -> FakeResponse:
+    return FakeResponse(
+        status, problem(status, title, detail, type_), {"content-type": JSON, **(headers or {})}
+    )
+
+
+def _v2_unauthorized() -> FakeResponse:
+    """v2's one answer to any authentication failure (bad signature, unknown token)."""
+    return _problem(401, "Unauthorized")
+
+
+def _is_v2(endpoint: str) -> bool:
+    return endpoint.startswith("2/")
 
 
 class FakeValidator(RequestValidator):
@@ -300,7 +356,12 @@ class FakeProvider:
     ``callback_urls``: None accepts any callback; a list is the app's allow-list
     (exact match, the query string aside); an empty list is an app with no callback
     URL, which Twitter treats as PIN-only (code 417).
-    ``clock`` returns the current Unix time, for the timestamp window.
+    ``clock`` returns the current Unix time, for the timestamp window and rate limits.
+    ``tier`` is the app's X API access tier (``"free"``, ``"basic"``, ``"pro"``): on
+    Free, ``1.1/account/verify_credentials.json`` answers 403 with code 453 and
+    ``2/users/me`` allows 25 calls per user per 24 hours (75 per 15 minutes otherwise).
+    ``email_permission`` is the app's "Request email from users" switch: without it,
+    ``include_email=true`` adds no ``email`` to ``verify_credentials``.
     """
 
     def __init__(
@@ -317,6 +378,8 @@ class FakeProvider:
         request_token_lifetime: int = REQUEST_TOKEN_LIFETIME,
         include_user_in_access_token: bool = True,
         send_access_level: bool = True,
+        tier: str = DEFAULT_TIER,
+        email_permission: bool = False,
     ) -> None:
         self.consumer_key = consumer_key
         self.consumers = {consumer_key: consumer_secret}
@@ -329,6 +392,8 @@ class FakeProvider:
         self.request_token_lifetime = request_token_lifetime
         self.include_user_in_access_token = include_user_in_access_token
         self.send_access_level = send_access_level
+        self.tier = tier
+        self.email_permission = email_permission
         self.validator = FakeValidator(self)
         # oauthlib's endpoints are untyped; the private _create_request and
         # _check_mandatory_parameters let the provider tell malformed requests (215) apart.
@@ -349,6 +414,17 @@ class FakeProvider:
         if value not in ACCESS_LEVELS:
             raise ValueError(f"app_permission must be one of {ACCESS_LEVELS}, not {value!r}.")
         self._app_permission = value
+
+    @property
+    def tier(self) -> str:
+        """The app's access tier at X: ``free``, ``basic`` or ``pro``."""
+        return self._tier
+
+    @tier.setter
+    def tier(self, value: str) -> None:
+        if value not in TIERS:
+            raise ValueError(f"tier must be one of {TIERS}, not {value!r}.")
+        self._tier = value
 
     def add_consumer(self, consumer_key: str, consumer_secret: str) -> None:
         """Another app at the same fake Twitter (its tokens are not the first one's)."""
@@ -392,16 +468,25 @@ class FakeProvider:
         user_id: str = DEFAULT_USER_ID,
         screen_name: str = DEFAULT_SCREEN_NAME,
         access_level: str | None = None,
+        name: str | None = None,
+        email: str | None = None,
     ) -> None:
         """An access token, as if the user had authorized the app (the first consumer
         unless ``consumer_key`` is given) at ``access_level`` (default: the app's
-        permission). Lets tests start from tokens a site already holds."""
+        permission). Lets tests start from tokens a site already holds. ``name``
+        (default: the screen name) and ``email`` (default: none) are the user's."""
         if access_level is None:
             access_level = self.app_permission
         if access_level not in ACCESS_LEVELS:
             raise ValueError(f"access_level must be one of {ACCESS_LEVELS}.")
         consumer_key = self.consumer_key if consumer_key is None else consumer_key
-        user = {"user_id": str(user_id), "screen_name": screen_name, "access_level": access_level}
+        user = {
+            "user_id": str(user_id),
+            "screen_name": screen_name,
+            "access_level": access_level,
+            "name": screen_name if name is None else name,
+            "email": email,
+        }
         self.store.set(
             "access_token", token, {"secret": secret, "consumer_key": consumer_key, **user}
         )
@@ -427,9 +512,12 @@ class FakeProvider:
         screen_name: str = DEFAULT_SCREEN_NAME,
         access_level: str | None = None,
         verifier: str | None = None,
+        name: str | None = None,
+        email: str | None = None,
     ) -> str:
         """The user approves the app: returns the verifier (the PIN for ``oob``).
 
+        ``name`` (default: the screen name) and ``email`` (default: none) are the user's.
         ``verifier`` fixes the verifier instead of a random one (for published vectors).
         Approving again replaces the verifier; the request token's lifetime restarts.
         """
@@ -448,6 +536,8 @@ class FakeProvider:
             "user_id": str(user_id),
             "screen_name": screen_name,
             "access_level": access_level,
+            "name": screen_name if name is None else name,
+            "email": email,
         }
         self.store.set("request_token", oauth_token, record, ttl=self.request_token_lifetime)
         return verifier
@@ -489,15 +579,16 @@ class FakeProvider:
         endpoint = ALIASES.get(endpoint, endpoint)
         if endpoint not in API_ENDPOINTS and endpoint not in BROWSER_ENDPOINTS:
             raise ValueError(f"Unknown endpoint {endpoint!r}.")
+        # Kept as plain dicts, so that a store in the database (JSON) can hold them.
         queue = list(self.store.get("faults", endpoint) or [])
-        queue.extend([fault] * times)
+        queue.extend([dataclasses.asdict(fault)] * times)
         self.store.set("faults", endpoint, queue)
 
     def _next_fault(self, endpoint: str) -> Fault | None:
         queue = list(self.store.get("faults", endpoint) or [])
         if not queue:
             return None
-        fault: Fault = queue.pop(0)
+        fault = Fault(**queue.pop(0))
         self.store.set("faults", endpoint, queue)
         return fault
 
@@ -516,7 +607,7 @@ class FakeProvider:
         return ALIASES.get(name, name)
 
     def handle(
-        self, method: str, url: str, headers: Mapping[str, str], body: str | bytes | None
+        self, method: str, url: str, headers: Mapping[str, str | bytes], body: str | bytes | None
     ) -> FakeResponse:
         """Answer one HTTP request as Twitter would.
 
@@ -542,17 +633,17 @@ class FakeProvider:
             return _json_error(404, 34, "Sorry, that page does not exist.")
         try:
             return self._dispatch(
-                endpoint, method, url, *_oauth_out_of_body(dict(headers), _text(body))
+                endpoint, method, url, *_oauth_out_of_body(_str_headers(headers), _text(body))
             )
         except errors.OAuth1Error:
             # Malformed OAuth parameters, as oauthlib finds them.
-            return _bad_authentication()
+            return _v2_unauthorized() if _is_v2(endpoint) else _bad_authentication()
 
     def verify_signature(
         self,
         method: str,
         url: str,
-        headers: Mapping[str, str],
+        headers: Mapping[str, str | bytes],
         body: str | bytes | None = None,
     ) -> bool:
         """Whether Twitter would accept this request, signed with an access token, at ``url``.
@@ -560,8 +651,9 @@ class FakeProvider:
         The checks of the API endpoints (consumer, access token, HMAC-SHA1 signature,
         timestamp window, nonce) for any URL, including endpoints the fake does not
         serve. Like Twitter, it uses up the nonce: the same request twice is refused.
+        Header values may be bytes, as requests-oauthlib sets ``Authorization``.
         """
-        all_headers, text = _oauth_out_of_body(dict(headers), _text(body))
+        all_headers, text = _oauth_out_of_body(_str_headers(headers), _text(body))
         try:
             oauth = self._oauth_params(url, all_headers, text)
             if self._precheck(oauth) is not None:
@@ -578,10 +670,10 @@ class FakeProvider:
             oauth = self._oauth_params(url, headers, body)
         except ValueError:
             # A malformed Authorization header or query string.
-            return _bad_authentication()
+            return _v2_unauthorized() if _is_v2(endpoint) else _bad_authentication()
         refusal = self._precheck(oauth)
         if refusal is not None:
-            return refusal
+            return _v2_unauthorized() if _is_v2(endpoint) else refusal
         if endpoint == REQUEST_TOKEN:
             return self._request_token(url, method, headers, body, oauth)
         if endpoint == ACCESS_TOKEN:
@@ -695,6 +787,8 @@ class FakeProvider:
             user_id=user["user_id"],
             screen_name=user["screen_name"],
             access_level=user["access_level"],
+            name=user.get("name"),
+            email=user.get("email"),
         )
         return token, secret
 
@@ -715,6 +809,8 @@ class FakeProvider:
     ) -> FakeResponse:
         valid, request = self._validate_resource(method, url, headers, body)
         if not valid:
+            if _is_v2(endpoint):
+                return _v2_unauthorized()
             log: dict[str, Any] = request.validator_log
             if log.get("client") and not log["resource_owner"]:
                 return _invalid_token()
@@ -725,13 +821,26 @@ class FakeProvider:
                 # Lost a race with another invalidation of the same token.
                 return _invalid_token()
             return FakeResponse(200, json.dumps({"access_token": token}), {"content-type": JSON})
-        record = request.validator_log["access_record"]
-        user = {
+        record: dict[str, Any] = request.validator_log["access_record"]
+        if self.tier == "free" and endpoint in NOT_ON_FREE:
+            return _json_error(403, 453, TIER_ERROR)
+        if endpoint == USERS_ME:
+            return self._users_me(str(request.client_key), record)
+        if endpoint == TWEETS:
+            return self._create_tweet(str(request.client_key), record, body)
+        return self._verify_credentials(url, record)
+
+    def _verify_credentials(self, url: str, record: dict[str, Any]) -> FakeResponse:
+        user: dict[str, Any] = {
             "id": int(record["user_id"]) if record["user_id"].isdecimal() else record["user_id"],
             "id_str": record["user_id"],
-            "name": record["screen_name"],
+            "name": record.get("name") or record["screen_name"],
             "screen_name": record["screen_name"],
         }
+        query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
+        if query.get("include_email") == "true" and self.email_permission:
+            # Twitter answers null for a user without a (verified) email.
+            user["email"] = record.get("email")
         response_headers = {
             "content-type": JSON,
             "x-rate-limit-limit": "75",
@@ -741,6 +850,71 @@ class FakeProvider:
         if self.send_access_level:
             response_headers["x-access-level"] = record["access_level"]
         return FakeResponse(200, json.dumps(user), response_headers)
+
+    def _users_me(self, consumer_key: str, record: dict[str, Any]) -> FakeResponse:
+        """``GET 2/users/me``, within X's per-user limit of the tier. No
+        ``x-access-level`` header: whether X sends one on v2 answers is unconfirmed."""
+        limit, window = USERS_ME_LIMITS[self.tier]
+        start = int(self.clock()) // window * window
+        used = self.store.incr(
+            "rate", f"{consumer_key}:{record['user_id']}:{USERS_ME}:{start}", ttl=window
+        )
+        headers = {
+            "x-rate-limit-limit": str(limit),
+            "x-rate-limit-remaining": str(max(limit - used, 0)),
+            "x-rate-limit-reset": str(start + window),
+        }
+        if used > limit:
+            return _problem(429, "Too Many Requests", headers=headers)
+        data = {
+            "id": record["user_id"],
+            "name": record.get("name") or record["screen_name"],
+            "username": record["screen_name"],
+        }
+        return FakeResponse(200, json.dumps({"data": data}), {"content-type": JSON, **headers})
+
+    def _create_tweet(self, consumer_key: str, record: dict[str, Any], body: str) -> FakeResponse:
+        """``POST 2/tweets`` with a JSON body ``{"text": ...}``; the body is not part of
+        the signature (RFC 5849 §3.4.1.3.1: only form-encoded bodies are)."""
+        if record["access_level"] == "read":
+            return _problem(
+                403,
+                "Forbidden",
+                "Your client app is not configured with the appropriate oauth1 app "
+                "permissions for this endpoint.",
+                OAUTH1_PERMISSIONS,
+            )
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            payload = None
+        text = payload.get("text") if isinstance(payload, dict) else None
+        if not isinstance(text, str) or not text.strip():
+            return _problem(
+                400,
+                "Invalid Request",
+                "One or more parameters to your request was invalid.",
+                INVALID_REQUEST,
+            )
+        number = self.store.incr("tweet_count", consumer_key)
+        tweet = {
+            "id": str(TWEET_ID_BASE + number),
+            "text": text,
+            "user_id": record["user_id"],
+            "screen_name": record["screen_name"],
+        }
+        self.store.set("tweet", f"{consumer_key}:{number}", tweet)
+        data = {"id": tweet["id"], "text": text}
+        return FakeResponse(201, json.dumps({"data": data}), {"content-type": JSON})
+
+    def tweets(self, consumer_key: str | None = None) -> list[dict[str, str]]:
+        """The tweets posted through ``2/tweets`` by the app (the first consumer unless
+        ``consumer_key`` is given), oldest first: ``id``, ``text``, ``user_id``,
+        ``screen_name``."""
+        consumer_key = self.consumer_key if consumer_key is None else consumer_key
+        count = int(self.store.get("tweet_count", consumer_key) or 0)
+        found = (self.store.get("tweet", f"{consumer_key}:{n}") for n in range(1, count + 1))
+        return [tweet for tweet in found if tweet is not None]
 
 
 def _oauth_out_of_body(headers: dict[str, str], body: str) -> tuple[dict[str, str], str]:
@@ -764,6 +938,14 @@ def _oauth_out_of_body(headers: dict[str, str], body: str) -> tuple[dict[str, st
     extra = "".join(f', {name}="{urllib.parse.quote(value, safe="~")}"' for name, value in moved)
     headers = {**headers, authorization: headers[authorization] + extra}
     return headers, urllib.parse.urlencode(kept, quote_via=urllib.parse.quote)
+
+
+def _str_headers(headers: Mapping[str, str | bytes]) -> dict[str, str]:
+    """requests accepts bytes header values (requests-oauthlib sets Authorization so)."""
+    return {
+        key: value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+        for key, value in headers.items()
+    }
 
 
 def _text(body: str | bytes | None) -> str:

@@ -27,7 +27,9 @@ class Store(Protocol):
         """Remove and return the value (None when absent); one caller wins a race."""
         ...
 
-    def incr(self, kind: str, key: str) -> int: ...
+    def incr(self, kind: str, key: str, ttl: float | None = None) -> int:
+        """Add one (from 0) and return the new value; ``ttl`` applies when it starts."""
+        ...
 
 
 class MemoryStore:
@@ -69,10 +71,14 @@ class MemoryStore:
             self._data.pop((kind, key), None)
             return value
 
-    def incr(self, kind: str, key: str) -> int:
+    def incr(self, kind: str, key: str, ttl: float | None = None) -> int:
         with self._lock:
-            value = int(self._live((kind, key)) or 0) + 1
-            self._data[(kind, key)] = (value, None)
+            current = self._live((kind, key))
+            if current is None:
+                self._data[(kind, key)] = (1, self._expiry(ttl))
+                return 1
+            value = int(current) + 1
+            self._data[(kind, key)] = (value, self._data[(kind, key)][1])
             return value
 
 
@@ -110,7 +116,7 @@ class CacheStore:
             return None
         return value
 
-    def incr(self, kind: str, key: str) -> int:
+    def incr(self, kind: str, key: str, ttl: float | None = None) -> int:
         full_key = self._key(kind, key)
-        self._cache.add(full_key, 0, timeout=None)
+        self._cache.add(full_key, 0, timeout=ttl)
         return int(self._cache.incr(full_key))

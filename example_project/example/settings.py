@@ -97,17 +97,8 @@ else:
     TWITTER_OAUTH_CONSUMER_KEY = "example-consumer-key"
     TWITTER_OAUTH_CONSUMER_SECRET = "example-consumer-secret"  # noqa: S105
     TWITTER_OAUTH_API_URL = os.environ.get("SANDBOX_URL", "http://127.0.0.1:8000/sandbox")
-    # The sandbox keeps tokens and nonces in a cache: local memory is fine for runserver,
-    # but not with the default 300-entry limit, which would forget tokens.
-    CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-        "sandbox": {
-            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-            "LOCATION": "twitter-oauth-sandbox",
-            "OPTIONS": {"MAX_ENTRIES": 1_000_000},
-        },
-    }
-    TWITTER_OAUTH_SANDBOX_CACHE = "sandbox"
+    # The sandbox keeps its tokens in the database (its migrations), so runserver's
+    # autoreload forgets none of them.
 # "oob" switches the site to the PIN flow (the begin view then leads to a PIN page).
 if os.environ.get("TWITTER_OAUTH_CALLBACK_URL"):
     TWITTER_OAUTH_CALLBACK_URL = os.environ["TWITTER_OAUTH_CALLBACK_URL"]
