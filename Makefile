@@ -74,8 +74,11 @@ security: $(BIN)/.installed-dev
 # Reduced sizes (a few minutes); the full-size commands are in benchmarks/README.md.
 # The flow benchmark compares with django-allauth only where allauth is importable
 # (a scratch environment: benchmarks/README.md); otherwise it says it skipped that.
+# flow.py runs on SQLite and on PostgreSQL ($(PG_URL)), each against the floor
+# (benchmarks/floor), and prints MET/MISSED for the goals against it.
 bench: $(BIN)/.installed-test
 	$(BIN)/python benchmarks/flow.py --compare-allauth
+	$(BIN)/python benchmarks/flow.py --compare-allauth --database-url $(PG_URL)
 	$(BIN)/python benchmarks/revoke.py --tokens 1000 --workers 8 32 --repeat 3
 	$(BIN)/python benchmarks/rotate.py --rows 1000 10000 --repeat 3 $(if $(DATABASE_URL),--database-url $(DATABASE_URL))
 	$(BIN)/python benchmarks/admin.py --tokens 100 10000 --repeat 10
