@@ -45,7 +45,6 @@ from pathlib import Path
 from typing import Any
 
 import requests
-
 from revoke import cpu_model, percentile
 
 REPO = Path(__file__).resolve().parent.parent
@@ -344,7 +343,8 @@ def measure(
     elapsed = time.monotonic() - start
     busy_after = machine_busy()
     client_cpu = time.process_time() - client_before
-    cpu = [server.cpu_seconds() - before for server, before in zip(servers, cpu_before)]
+    pairs = zip(servers, cpu_before, strict=True)
+    cpu = [server.cpu_seconds() - before for server, before in pairs]
     window = (start + args.ramp, start + args.ramp + args.duration)
     done = [end for end in row.signins if window[0] <= end <= window[1]]
     total = len(row.signins) or 1
@@ -396,7 +396,8 @@ def versions(database_url: str) -> str:
         import psycopg
 
         with psycopg.connect(database_url) as connection:
-            database = f"PostgreSQL {connection.info.server_version // 10000}.{connection.info.server_version % 10000}"
+            version = connection.info.server_version
+            database = f"PostgreSQL {version // 10000}.{version % 10000}"
     return (
         f"Python {platform.python_version()}, Django {django.get_version()}, {database}, "
         f"gunicorn {importlib.metadata.version('gunicorn')}, "
@@ -505,7 +506,9 @@ def report(
     print(header)
     print("-" * len(header))
     for kind, site, browsers, figures in results:
-        cells = " ".join(f"{'%.0f/%.0f' % figures['latency'][k]:>13}" for k in REQUESTS)
+        cells = " ".join(
+            f"{figures['latency'][k][0]:>7.0f}/{figures['latency'][k][1]:<5.0f}" for k in REQUESTS
+        )
         print(f"{kind:<9} {site:<6} {browsers:>4} {cells}")
     print(
         "p50/p99 of each request in milliseconds, as the browsers saw it: home (the CSRF "
