@@ -507,7 +507,7 @@ def report(
     print("-" * len(header))
     for kind, site, browsers, figures in results:
         cells = " ".join(
-            f"{figures['latency'][k][0]:>7.0f}/{figures['latency'][k][1]:<5.0f}" for k in REQUESTS
+            f"{'{:.0f}/{:.0f}'.format(*figures['latency'][k]):>13}" for k in REQUESTS
         )
         print(f"{kind:<9} {site:<6} {browsers:>4} {cells}")
     print(
