@@ -12,3 +12,5 @@ class TwitterAccount(models.Model):
     screen_name = models.CharField(max_length=50)
     token = models.CharField(max_length=200)
     secret = models.CharField(max_length=200)
+
+    objects: models.Manager[TwitterAccount] = models.Manager()

@@ -13,13 +13,21 @@ from benchmarks.floor.models import TwitterAccount
 SESSION_KEY = "floor_request_token"
 
 
-def _twitter(**tokens: str) -> OAuth1Session:
-    key, secret = settings.TWITTER_OAUTH_CONSUMER_KEY, settings.TWITTER_OAUTH_CONSUMER_SECRET
-    return OAuth1Session(key, client_secret=secret, **tokens)
+def _twitter(
+    callback: str | None = None, key: str | None = None, secret: str | None = None
+) -> OAuth1Session:
+    return OAuth1Session(
+        settings.TWITTER_OAUTH_CONSUMER_KEY,
+        client_secret=settings.TWITTER_OAUTH_CONSUMER_SECRET,
+        callback_uri=callback,
+        resource_owner_key=key,
+        resource_owner_secret=secret,
+    )
 
 
 def _api(path: str) -> str:
-    return f"{settings.TWITTER_OAUTH_API_URL.rstrip('/')}/{path}"
+    api_url: str = getattr(settings, "TWITTER_OAUTH_API_URL", "https://api.x.com")
+    return f"{api_url.rstrip('/')}/{path}"
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -29,7 +37,7 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_POST
 def begin(request: HttpRequest) -> HttpResponse:
     callback = request.build_absolute_uri(reverse("floor:callback"))
-    token = _twitter(callback_uri=callback).fetch_request_token(_api("oauth/request_token"))
+    token = _twitter(callback).fetch_request_token(_api("oauth/request_token"))
     request.session[SESSION_KEY] = [token["oauth_token"], token["oauth_token_secret"]]
     return redirect(f"{_api('oauth/authenticate')}?oauth_token={token['oauth_token']}")
 
@@ -38,7 +46,7 @@ def callback(request: HttpRequest) -> HttpResponse:
     key, secret = request.session.pop(SESSION_KEY, ("", ""))
     if not key or request.GET.get("oauth_token") != key:
         return HttpResponseBadRequest("no sign-in in progress")
-    twitter = _twitter(resource_owner_key=key, resource_owner_secret=secret)
+    twitter = _twitter(key=key, secret=secret)
     access = twitter.fetch_access_token(_api("oauth/access_token"), request.GET["oauth_verifier"])
     fields = {
         "screen_name": access["screen_name"],
