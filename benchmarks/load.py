@@ -56,6 +56,11 @@ SITES = {
     "floor": ("/floor/", "/floor/begin/", {}, "/floor/"),
 }
 REQUESTS = ("home", "begin", "authorize", "approve", "callback", "landing")
+#: Seconds a server keeps an idle connection open: nginx's default. At 128 browsers a
+#: browser's connection to a server can idle for seconds between two of its requests;
+#: with gunicorn's and uvicorn's default (2 and 5 s) the server closes it meanwhile,
+#: and a close racing the browser's next request on it resets that request.
+KEEP_ALIVE = "75"
 CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 
@@ -186,7 +191,7 @@ def app_server(
             "--threads", str(args.threads),
             "--bind", bind,
             "--backlog", "2048",
-            "--keep-alive", "5",
+            "--keep-alive", KEEP_ALIVE,
             "--log-level", "warning",
             "django.core.wsgi:get_wsgi_application()",
         ]  # fmt: skip
@@ -197,6 +202,7 @@ def app_server(
             "--port", str(port),
             "--workers", str(args.workers),
             "--backlog", "2048",
+            "--timeout-keep-alive", KEEP_ALIVE,
             "--no-access-log",
             "--log-level", "warning",
             "benchmarks.load_asgi:application",
@@ -214,7 +220,7 @@ def sandbox_server(port: int, env: dict[str, str], log: Path) -> Server:
         "--threads", "300",
         "--bind", f"127.0.0.1:{port}",
         "--backlog", "2048",
-        "--keep-alive", "5",
+        "--keep-alive", KEEP_ALIVE,
         "--log-level", "warning",
         "django.core.wsgi:get_wsgi_application()",
     ]  # fmt: skip
@@ -243,9 +249,12 @@ class Browser:
 
     def request(self, kind: str, method: str, url: str, expect: int, **kwargs: Any) -> Any:
         start = time.monotonic()
-        response = self.session.request(
-            method, url, timeout=self.timeout, allow_redirects=False, **kwargs
-        )
+        try:
+            response = self.session.request(
+                method, url, timeout=self.timeout, allow_redirects=False, **kwargs
+            )
+        except requests.RequestException as exc:
+            raise AssertionError(f"{kind}: {type(exc).__name__}: {exc}") from exc
         end = time.monotonic()
         self.row.requests.append((kind, end, end - start))
         if response.status_code != expect:
@@ -506,9 +515,7 @@ def report(
     print(header)
     print("-" * len(header))
     for kind, site, browsers, figures in results:
-        cells = " ".join(
-            f"{'{:.0f}/{:.0f}'.format(*figures['latency'][k]):>13}" for k in REQUESTS
-        )
+        cells = " ".join(f"{'{:.0f}/{:.0f}'.format(*figures['latency'][k]):>13}" for k in REQUESTS)
         print(f"{kind:<9} {site:<6} {browsers:>4} {cells}")
     print(
         "p50/p99 of each request in milliseconds, as the browsers saw it: home (the CSRF "
