@@ -451,6 +451,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                                 raise SystemExit(
                                     f"sign-up of the accounts failed: {row.errors[:3]}\n"
                                     + server.log.read_text()[-3000:]
+                                    + sandbox.log.read_text()[-3000:]
                                 )
                         signed_up = True
                     for site in args.sites:  # warm the workers up
