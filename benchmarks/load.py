@@ -426,6 +426,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         site_database(args.database_url, Path(tmp_name)) as site_url,
     ):
         tmp = Path(tmp_name)
+        # Before the run: a venv changed meanwhile must not lose the figures at the end.
+        about = versions(site_url if args.database_url else "")
         sandbox_port, app_port = free_ports(2)
         sandbox_url = f"http://127.0.0.1:{sandbox_port}/sandbox/"
         app_url = f"http://127.0.0.1:{app_port}"
@@ -474,7 +476,6 @@ def main(argv: Sequence[str] | None = None) -> None:
                     print(f"\n{kind} log (tail):\n" + "\n".join(errors[-20:]), file=sys.stderr)
         finally:
             sandbox.stop()
-        about = versions(site_url if args.database_url else "")
     report(args, results, about)
 
 
