@@ -110,6 +110,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "thread's CPU time as its clock, profiling the client calls only (the fake "
         "included); write the stats here and print the top of them",
     )
+    parser.add_argument(
+        "--profile-site",
+        choices=("ours", "floor"),
+        default="ours",
+        help="whose flows --profile profiles: this app's (default) or the floor's, to set "
+        "the two profiles side by side",
+    )
     args = parser.parse_args(argv)
     if args.flows < 1 or args.warmup < 0 or args.query_runs < 1:
         parser.error("--flows and --query-runs must be positive, --warmup >= 0")
@@ -445,9 +452,10 @@ def main(argv: Sequence[str] | None = None) -> None:
                     print(f"  {case}: done", file=sys.stderr)
                 if args.profile:
                     bench.profiler = cProfile.Profile(timer=time.thread_time)
+                    (profiled,) = (i for i in implementations if i.name == args.profile_site)
                     for case in args.cases:
                         for _ in range(args.flows):
-                            implementations[0].run(case, count=False)
+                            profiled.run(case, count=False)
                     bench.profiler.dump_stats(args.profile)
                     bench.profiler = None
                 versions = (
@@ -461,7 +469,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     report(args, implementations, results, counted, versions, allauth)
     if args.profile:
-        print(f"\nProfile of this app's flows ({', '.join(args.cases)}): {args.profile}")
+        site = "this app" if args.profile_site == "ours" else "the floor"
+        print(f"\nProfile of {site}'s flows ({', '.join(args.cases)}): {args.profile}")
         pstats.Stats(args.profile).sort_stats("cumulative").print_stats(25)
 
 
