@@ -15,6 +15,13 @@ CaptureQueriesContext in runs of their own (the debug cursor costs CPU), and the
 (``time.thread_time``: the request runs in this thread) of the test client's call. Median
 and p90 over ``--flows`` flows after ``--warmup`` unmeasured ones.
 
+The same flows run through the floor (``benchmarks/floor``: a hand-written minimum site,
+two calls signed with requests-oauthlib, the request token in the session, one row per
+Twitter account, ``login()``), interleaved with this app's, and the script prints this
+app's figures against the floor's and checks two goals per case: statements without
+transaction control at most the floor's + 2, median CPU at most 1.2 x the floor's (MET
+or MISSED; it exits 0 either way).
+
 With ``--compare-allauth`` (django-allauth installed, see benchmarks/README.md) the same
 flows run through allauth's Twitter provider in the same process, alternating with ours
 flow by flow, so a busy machine slows both alike.
@@ -48,15 +55,21 @@ SETTINGS = "benchmarks.flow_settings"
 CASES = ("sign-up", "sign-in", "connect")
 PHASES = ("begin", "callback")
 TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+#: The goals against the floor: statements without transaction control at most the
+#: floor's plus this many, and median CPU of a complete flow at most this many times.
+GOAL_EXTRA_STATEMENTS = 2
+GOAL_CPU_RATIO = 1.2
 
 
 @dataclass
 class Sample:
-    """One client call: CPU seconds (the fake's taken out), the fake's CPU seconds, and
-    statements (all, and without transaction control; None when not counted)."""
+    """One client call: CPU seconds (the fake's taken out), the fake's CPU seconds, the
+    calls Twitter answered, and statements (all, and without transaction control; None
+    when not counted)."""
 
     cpu: float
     fake_cpu: float
+    calls: int = 0
     statements: int | None = None
     statements_no_tx: int | None = None
     sql: list[str] = field(default_factory=list)
@@ -96,6 +109,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="then run --flows more flows of this app per case under cProfile, with the "
         "thread's CPU time as its clock, profiling the client calls only (the fake "
         "included); write the stats here and print the top of them",
+    )
+    parser.add_argument(
+        "--profile-site",
+        choices=("ours", "floor"),
+        default="ours",
+        help="whose flows --profile profiles: this app's (default) or the floor's, to set "
+        "the two profiles side by side",
     )
     args = parser.parse_args(argv)
     if args.flows < 1 or args.warmup < 0 or args.query_runs < 1:
@@ -137,13 +157,16 @@ def oauth_out_of_query(url: str, headers: Any) -> tuple[str, dict[str, str]]:
 
 
 class CpuMeter:
-    """Wraps the fake's request handling to add up the CPU time it takes."""
+    """Wraps the fake's request handling to add up the CPU time it takes and count the
+    calls."""
 
     def __init__(self, provider: Any) -> None:
         self.seconds = 0.0
+        self.calls = 0
         handle = provider.handle
 
         def timed(method: str, url: str, headers: Any, body: Any) -> Any:
+            self.calls += 1
             start = time.thread_time()
             try:
                 return handle(method, *oauth_out_of_query(url, headers), body)
@@ -165,7 +188,7 @@ class Bench:
         from django.db import connection
         from django.test.utils import CaptureQueriesContext
 
-        fake_before = self.meter.seconds
+        fake_before, calls_before = self.meter.seconds, self.meter.calls
         if count:
             with CaptureQueriesContext(connection) as queries:
                 start = time.thread_time()
@@ -174,7 +197,8 @@ class Bench:
             sql = [query["sql"] for query in queries.captured_queries]
             no_tx = [s for s in sql if not s.lstrip().upper().startswith(TRANSACTION_CONTROL)]
             fake = self.meter.seconds - fake_before
-            return result, Sample(cpu - fake, fake, len(sql), len(no_tx), sql)
+            calls = self.meter.calls - calls_before
+            return result, Sample(cpu - fake, fake, calls, len(sql), len(no_tx), sql)
         if self.profiler is not None:
             self.profiler.enable()
         start = time.thread_time()
@@ -183,7 +207,7 @@ class Bench:
         if self.profiler is not None:
             self.profiler.disable()
         fake = self.meter.seconds - fake_before
-        return result, Sample(cpu - fake, fake)
+        return result, Sample(cpu - fake, fake, self.meter.calls - calls_before)
 
     def approve(self, location: str, user_id: str, screen_name: str) -> str:
         """The user at Twitter: approves the request token in ``location`` (Twitter's
@@ -270,6 +294,54 @@ class Ours:
         else:
             check(token.user == user)
         check(logged_in_as(client) == str(token.user.pk))
+        return flow
+
+
+class Floor:
+    """The hand-written minimum (benchmarks/floor), under ``/floor/``."""
+
+    name = "floor"
+
+    def __init__(self, bench: Bench) -> None:
+        from django.contrib.auth.models import User
+
+        from benchmarks.floor.models import TwitterAccount
+
+        self.bench = bench
+        self.linked = User.objects.create_user("floor-linked")
+        TwitterAccount.objects.create(
+            user=self.linked,
+            twitter_user_id="300",
+            screen_name="floor_linked",
+            token="300-token",  # noqa: S106
+            secret="300-secret",  # noqa: S106
+        )
+
+    def run(self, case: str, *, count: bool) -> Flow:
+        from django.contrib.auth.models import User
+        from django.test import Client
+
+        from benchmarks.floor.models import TwitterAccount
+
+        number = next(self.bench.numbers)
+        client = Client()
+        begin = "/floor/begin/"
+        if case == "sign-in":
+            flow = self.bench.flow(client, begin, {}, "300", "floor_linked", count=count)
+            check(logged_in_as(client) == str(self.linked.pk))
+            return flow
+        twitter_id, screen_name = str(3_000_000 + number), f"floor{number}"
+        user = None
+        if case == "connect":
+            user = User.objects.create_user(f"floor-connect-{number}")
+            client.force_login(user)
+        flow = self.bench.flow(client, begin, {}, twitter_id, screen_name, count=count)
+        account = TwitterAccount.objects.select_related("user").get(twitter_user_id=twitter_id)
+        if user is None:
+            check(account.user.username == screen_name)
+        else:
+            check(account.user == user)
+        check(logged_in_as(client) == str(account.user.pk))
         return flow
 
 
@@ -363,7 +435,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             with FakeTwitter() as fake:
                 meter = CpuMeter(fake.provider)
                 bench = Bench(fake, meter)
-                implementations: list[Any] = [Ours(bench)]
+                implementations: list[Any] = [Ours(bench), Floor(bench)]
                 if allauth:
                     implementations.append(Allauth(bench))
                 results: dict[tuple[str, str], list[Flow]] = {}
@@ -380,9 +452,10 @@ def main(argv: Sequence[str] | None = None) -> None:
                     print(f"  {case}: done", file=sys.stderr)
                 if args.profile:
                     bench.profiler = cProfile.Profile(timer=time.thread_time)
+                    (profiled,) = (i for i in implementations if i.name == args.profile_site)
                     for case in args.cases:
                         for _ in range(args.flows):
-                            implementations[0].run(case, count=False)
+                            profiled.run(case, count=False)
                     bench.profiler.dump_stats(args.profile)
                     bench.profiler = None
                 versions = (
@@ -396,8 +469,31 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     report(args, implementations, results, counted, versions, allauth)
     if args.profile:
-        print(f"\nProfile of this app's flows ({', '.join(args.cases)}): {args.profile}")
+        site = "this app" if args.profile_site == "ours" else "the floor"
+        print(f"\nProfile of {site}'s flows ({', '.join(args.cases)}): {args.profile}")
         pstats.Stats(args.profile).sort_stats("cumulative").print_stats(25)
+
+
+def summarise(flows: list[Flow], sql_flows: list[Flow], phases: Sequence[str]) -> dict[str, Any]:
+    """The figures of one row: statements (None if they varied), calls, CPU (ms)."""
+    cpu = [sum(flow[p].cpu for p in phases) * 1000 for flow in flows]
+    fake = [sum(flow[p].fake_cpu for p in phases) * 1000 for flow in flows]
+    calls = [sum(flow[p].calls for p in phases) for flow in flows]
+    statements = [sum(f[p].statements or 0 for p in phases) for f in sql_flows]
+    no_tx = [sum(f[p].statements_no_tx or 0 for p in phases) for f in sql_flows]
+    return {
+        "sql": max(statements) if min(statements) == max(statements) else None,
+        "no_tx": max(no_tx) if min(no_tx) == max(no_tx) else None,
+        "no_tx_max": max(no_tx),
+        "calls": statistics.median(calls),
+        "cpu": statistics.median(cpu),
+        "p90": percentile(cpu, 0.9),
+        "fake": statistics.median(fake),
+    }
+
+
+def number(value: int | None, width: int) -> str:
+    return f"{value:>{width}}" if value is not None else f"{'var':>{width}}"
 
 
 def report(
@@ -419,40 +515,44 @@ def report(
     if args.compare_allauth and not allauth:
         print("allauth not installed: comparison skipped")
     header = (
-        f"{'case':<8} {'impl':<8} {'phase':<8} {'SQL':>4} {'no tx':>5} "
-        f"{'CPU ms':>7} {'p90':>6} {'fake ms':>7}"
+        f"{'case':<8} {'impl':<8} {'phase':<8} {'SQL':>4} {'no tx':>5} {'calls':>5} "
+        f"{'CPU ms':>7} {'p90':>6} {'fake ms':>7} {'no tx/fl':>8} {'CPU/fl':>6}"
     )
     print()
     print(header)
     print("-" * len(header))
+    totals: dict[tuple[str, str], dict[str, Any]] = {}
     for case in args.cases:
-        for implementation in implementations:
-            flows = results[(case, implementation.name)]
-            sql_flows = counted[(case, implementation.name)]
-            for phase in (*PHASES, "total"):
-                phases = PHASES if phase == "total" else (phase,)
-                cpu = [sum(flow[p].cpu for p in phases) * 1000 for flow in flows]
-                fake = [sum(flow[p].fake_cpu for p in phases) * 1000 for flow in flows]
-                statements = [sum(f[p].statements or 0 for p in phases) for f in sql_flows]
-                no_tx = [sum(f[p].statements_no_tx or 0 for p in phases) for f in sql_flows]
-                sql = f"{max(statements):>4}" if min(statements) == max(statements) else "var"
-                plain = f"{max(no_tx):>5}" if min(no_tx) == max(no_tx) else "var"
+        for phase in (*PHASES, "total"):
+            phases = PHASES if phase == "total" else (phase,)
+            rows = {
+                impl.name: summarise(results[(case, impl.name)], counted[(case, impl.name)], phases)
+                for impl in implementations
+            }
+            floor = rows["floor"]
+            for name, row in rows.items():
+                if phase == "total":
+                    totals[(case, name)] = row
+                versus = ""
+                if name != "floor":
+                    extra = row["no_tx_max"] - floor["no_tx_max"]
+                    versus = f" {extra:>+8} {row['cpu'] / floor['cpu']:>6.2f}"
                 print(
-                    f"{case:<8} {implementation.name:<8} {phase:<8} {sql:>4} {plain:>5} "
-                    f"{statistics.median(cpu):>7.2f} {percentile(cpu, 0.9):>6.2f} "
-                    f"{statistics.median(fake):>7.2f}"
+                    f"{case:<8} {name:<8} {phase:<8} {number(row['sql'], 4)} "
+                    f"{number(row['no_tx'], 5)} {row['calls']:>5g} {row['cpu']:>7.2f} "
+                    f"{row['p90']:>6.2f} {row['fake']:>7.2f}{versus}"
                 )
         if allauth:
-            ours, theirs = (
-                statistics.median(sum(flow[p].cpu for p in PHASES) for flow in results[(case, n)])
-                for n in ("ours", "allauth")
-            )
+            ours, theirs = (totals[(case, n)]["cpu"] for n in ("ours", "allauth"))
             print(f"{case:<8} ours / allauth CPU (medians of complete flows): {ours / theirs:.2f}")
     print(
-        "SQL: statements (the same in every counted flow); no tx: without BEGIN, COMMIT, "
-        "ROLLBACK, SAVEPOINT, RELEASE; CPU ms: median and p90 of the thread's CPU time per "
-        "client call, the fake's taken out; fake ms: the fake's own CPU (median)"
+        "SQL: statements (var: they differed between the counted flows); no tx: without "
+        "BEGIN, COMMIT, ROLLBACK, SAVEPOINT, RELEASE; calls: calls to Twitter (median); "
+        "CPU ms: median and p90 of the thread's CPU time per client call, the fake's taken "
+        "out; fake ms: the fake's own CPU (median); no tx/fl: statements without "
+        "transaction control beyond the floor's; CPU/fl: median CPU over the floor's"
     )
+    goals(args.cases, totals)
     if args.show_sql:
         for (case, name), flows in counted.items():
             print(f"\n-- {case}, {name}")
@@ -460,6 +560,32 @@ def report(
                 print(f"   {phase}:")
                 for statement in flows[-1][phase].sql:
                     print(f"     {statement[:160]}")
+
+
+def goals(cases: Sequence[str], totals: dict[tuple[str, str], dict[str, Any]]) -> None:
+    """This app's complete flows against the floor's: MET or MISSED per goal and case."""
+    print()
+    print(
+        f"Goals (this app's complete flows against the floor's): statements without "
+        f"transaction control <= floor + {GOAL_EXTRA_STATEMENTS}; median CPU <= "
+        f"{GOAL_CPU_RATIO} x floor"
+    )
+    header = (
+        f"{'case':<8} {'no tx':>5} {'floor':>5} {'limit':>5} {'result':<7}  "
+        f"{'CPU ms':>7} {'floor':>6} {'ratio':>5} result"
+    )
+    print(header)
+    print("-" * len(header))
+    for case in cases:
+        ours, floor = totals[(case, "ours")], totals[(case, "floor")]
+        limit = floor["no_tx_max"] + GOAL_EXTRA_STATEMENTS
+        statements = "MET" if ours["no_tx_max"] <= limit else "MISSED"
+        ratio = ours["cpu"] / floor["cpu"]
+        cpu = "MET" if ratio <= GOAL_CPU_RATIO else "MISSED"
+        print(
+            f"{case:<8} {ours['no_tx_max']:>5} {floor['no_tx_max']:>5} {limit:>5} "
+            f"{statements:<7}  {ours['cpu']:>7.2f} {floor['cpu']:>6.2f} {ratio:>5.2f} {cpu}"
+        )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ BENCH_DATABASE) unless BENCH_DATABASE_URL names a PostgreSQL database
 (``postgres://user:password@host:port/name``). With BENCH_ALLAUTH=1 (the script sets it
 for ``--compare-allauth``) django-allauth and its Twitter provider are installed next to
 the app, under ``/accounts/``; allauth itself is never a dependency of this project.
+The floor (``benchmarks/floor``, a hand-written minimum) is always installed, under
+``/floor/``.
 
 Twitter is the in-process FakeTwitter at ``https://api.x.com``: the URL allauth's
 provider has built in, so one fake answers both.
@@ -44,6 +46,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.sessions",
     "django_twitter_oauth",
+    "benchmarks.floor",  # the hand-written minimum, measured next to the app
 ]
 if ALLAUTH:
     INSTALLED_APPS += [

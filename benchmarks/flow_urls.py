@@ -1,5 +1,6 @@
-"""URLs for benchmarks/flow.py: the app under ``/twitter/``, allauth (when installed
-for the comparison) under ``/accounts/``, and a home page to land on."""
+"""URLs for benchmarks/flow.py: the app under ``/twitter/``, the floor under
+``/floor/``, allauth (when installed for the comparison) under ``/accounts/``, and a
+home page to land on."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ def home(request: HttpRequest) -> HttpResponse:
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", home),
     path("twitter/", include("django_twitter_oauth.urls")),
+    path("floor/", include("benchmarks.floor.urls")),
 ]
 if "allauth" in settings.INSTALLED_APPS:
     urlpatterns.append(path("accounts/", include("allauth.urls")))
