@@ -15,6 +15,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.models import CHANGE, DELETION, LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import QuerySet
+from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.http import urlencode
@@ -32,6 +33,10 @@ from django_twitter_oauth.models import (
 )
 
 SECRET_COLUMNS = ("token", "secret")
+#: Fields no query string may filter on, directly or through a relation: a lookup such
+#: as ``?token__regex=^a`` answers yes or no about a credential, so a staff member who
+#: may only view the list could rebuild one a request at a time.
+SECRET_LOOKUP_FIELDS = frozenset({"token", "secret", "token_hash", "flow_key_hash"})
 
 if TYPE_CHECKING:
     # ModelAdmin is generic only in django-stubs, not at run time.
@@ -40,6 +45,18 @@ if TYPE_CHECKING:
     RequestTokenAdminBase = admin.ModelAdmin[RequestToken]
 else:
     AccessTokenAdminBase = TokenEventAdminBase = RequestTokenAdminBase = admin.ModelAdmin
+
+
+class NoSecretLookups:
+    """Refuses query-string lookups that touch a credential or its hash, with any
+    lookup suffix and through any relation: Django then answers 400
+    (DisallowedModelAdminLookup), as for its other refused lookups."""
+
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+        if SECRET_LOOKUP_FIELDS.intersection(lookup.split(LOOKUP_SEP)):
+            return False
+        allowed: bool = super().lookup_allowed(lookup, value, request)  # type: ignore[misc]
+        return allowed
 
 
 class StaleFilter(admin.SimpleListFilter):
@@ -60,7 +77,7 @@ class StaleFilter(admin.SimpleListFilter):
 
 
 @admin.register(AccessToken)
-class AccessTokenAdmin(AccessTokenAdminBase):
+class AccessTokenAdmin(NoSecretLookups, AccessTokenAdminBase):
     list_display = (
         "screen_name",
         "user",
@@ -411,7 +428,7 @@ class AccessTokenAdmin(AccessTokenAdminBase):
 
 
 @admin.register(TokenEvent)
-class TokenEventAdmin(TokenEventAdminBase):
+class TokenEventAdmin(NoSecretLookups, TokenEventAdminBase):
     list_display = ("created_at", "action", "screen_name", "twitter_user_id", "user", "actor")
     list_filter = ("action",)
     search_fields = ("screen_name", "=twitter_user_id", "user__username", "actor__username")
@@ -429,7 +446,7 @@ class TokenEventAdmin(TokenEventAdminBase):
 
 
 @admin.register(RequestToken)
-class RequestTokenAdmin(RequestTokenAdminBase):
+class RequestTokenAdmin(NoSecretLookups, RequestTokenAdminBase):
     list_display = ("__str__", "user", "created_at", "expired")
     list_select_related = ("user",)
     fields = ("user", "next_url", "created_at")
