@@ -7,7 +7,7 @@ The changelist never loads the encrypted columns.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, cast
 
 from django.contrib import admin, messages
@@ -236,17 +236,14 @@ class AccessTokenAdmin(NoSecretLookups, AccessTokenAdminBase):
         )
 
     @staticmethod
-    def _load(queryset: QuerySet[AccessToken]) -> list[AccessToken]:
-        """The selected tokens with their credentials, in one query. Raises
-        TokenDecryptionError (its message names FERNET_KEYS, never a secret)."""
-        return list(queryset.defer(None).select_related("user"))
-
-    def _unreadable(self, request: HttpRequest, exc: TokenDecryptionError) -> None:
-        self.message_user(
-            request,
-            _("Nothing was done: %(error)s") % {"error": exc},
-            messages.ERROR,
-        )
+    def _selected(
+        queryset: QuerySet[AccessToken], seen: list[AccessToken]
+    ) -> Iterator[AccessToken]:
+        """The selected tokens with their credentials, from the revocation service (a
+        token no key decrypts fails alone), each also kept in ``seen`` for the log."""
+        for token in revocation.iterate(queryset.defer(None).select_related("user")):
+            seen.append(token)
+            yield token
 
     def _max_wait(self) -> float:
         return min(app_settings.RATE_LIMIT_MAX_WAIT, self.rate_limit_max_wait)
@@ -335,13 +332,9 @@ class AccessTokenAdmin(NoSecretLookups, AccessTokenAdminBase):
                     )
                 ),
             )
-        try:
-            tokens = self._load(queryset)
-        except TokenDecryptionError as exc:
-            self._unreadable(request, exc)
-            return None
+        tokens: list[AccessToken] = []
         report = revocation.revoke(
-            tokens,
+            self._selected(queryset, tokens),
             actor=request.user,
             reason="revoked in the admin",
             max_wait=self._max_wait(),
@@ -383,12 +376,10 @@ class AccessTokenAdmin(NoSecretLookups, AccessTokenAdminBase):
     def verify_selected(
         self, request: HttpRequest, queryset: QuerySet[AccessToken]
     ) -> HttpResponse | None:
-        try:
-            tokens = self._load(queryset)
-        except TokenDecryptionError as exc:
-            self._unreadable(request, exc)
-            return None
-        report = revocation.verify(tokens, actor=request.user, max_wait=self._max_wait())
+        tokens: list[AccessToken] = []
+        report = revocation.verify(
+            self._selected(queryset, tokens), actor=request.user, max_wait=self._max_wait()
+        )
         invalid = {token.pk for token in report.invalid}
         failed = {failure.token_id for failure in report.failed}
         self._log(

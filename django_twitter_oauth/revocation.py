@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -50,6 +50,10 @@ from django_twitter_oauth.models import AccessToken, TokenEvent
 
 logger = logging.getLogger(__name__)
 
+_Row = TypeVar("_Row")
+
+#: Tokens read per query, or ids per batch, by :func:`iterate` and :func:`id_batches`.
+BATCH_SIZE = 500
 #: Seconds to wait before the first and second retry of a 5xx or connection error.
 RETRY_BACKOFF = (0.5, 1.5)
 #: Tokens deleted (and their events written) per transaction.
@@ -271,6 +275,58 @@ def load(tokens: QuerySet[AccessToken]) -> list[AccessToken]:
         return list(tokens)
     except TokenDecryptionError:
         return list(tokens.defer("token", "secret"))
+
+
+def _keyset(
+    queryset: QuerySet[AccessToken],
+    batch_size: int,
+    fetch: Callable[[QuerySet[AccessToken]], list[_Row]],
+    pk_of: Callable[[_Row], Any],
+) -> Iterator[list[_Row]]:
+    """``fetch`` over the selection's rows in primary-key order, ``batch_size`` per query
+    (keyset pagination: each query starts after the last pk seen, so memory stays flat
+    and rows deleted meanwhile are fine)."""
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1.")
+    ordered = queryset.order_by("pk")
+    last_pk: Any = None
+    while True:
+        page = ordered if last_pk is None else ordered.filter(pk__gt=last_pk)
+        batch = fetch(page[:batch_size])
+        if not batch:
+            return
+        yield batch
+        last_pk = pk_of(batch[-1])
+
+
+def iterate(queryset: QuerySet[AccessToken], batch_size: int = BATCH_SIZE) -> Iterator[AccessToken]:
+    """The tokens of ``queryset`` in primary-key order, ``batch_size`` rows per query:
+    what the admin, the commands, the tasks and disconnect hand to :func:`revoke`,
+    :func:`discard` and :func:`verify`. A row no key decrypts fails alone there
+    (:func:`load`). Pass a queryset with the credentials deferred when they are not
+    needed (discarding, listing)."""
+    for batch in _keyset(queryset, batch_size, load, _pk):
+        yield from batch
+
+
+def id_batches(
+    queryset: QuerySet[AccessToken], batch_size: int = BATCH_SIZE
+) -> Iterator[list[Any]]:
+    """The selection's ids in lists of ``batch_size``, in primary-key order, one query
+    per list (what the tasks are enqueued with)."""
+    return _keyset(queryset, batch_size, _ids, _same)
+
+
+def _pk(token: AccessToken) -> Any:
+    return token.pk
+
+
+def _ids(page: QuerySet[AccessToken]) -> list[Any]:
+    return list(page.values_list("pk", flat=True))
+
+
+def _same(pk: Any) -> Any:
+    return pk
 
 
 def revoke(

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django_twitter_oauth import revocation
 from django_twitter_oauth.conf import ACCESS_LEVELS
 from django_twitter_oauth.models import AccessToken
+from django_twitter_oauth.revocation import iterate
 
 #: Lines of progress when stderr is not a terminal: one every this many seconds.
 PROGRESS_EVERY = 5.0
@@ -33,19 +34,6 @@ def _date(value: str) -> dt.date:
         return dt.date.fromisoformat(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"a date as YYYY-MM-DD, not {value!r}") from None
-
-
-def iterate(queryset: QuerySet[AccessToken], batch_size: int) -> Iterator[AccessToken]:
-    """The tokens of ``queryset`` in primary-key order, ``batch_size`` rows per query:
-    memory stays flat however many there are, and rows deleted meanwhile are fine. A
-    row no key decrypts fails alone (:func:`~django_twitter_oauth.revocation.load`)."""
-    last_pk = 0
-    while True:
-        batch = revocation.load(queryset.filter(pk__gt=last_pk).order_by("pk")[:batch_size])
-        if not batch:
-            return
-        yield from batch
-        last_pk = batch[-1].pk
 
 
 class Command(BaseCommand):
