@@ -7,13 +7,13 @@ The changelist never loads the encrypted columns.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import functools
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, cast
 
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.models import CHANGE, DELETION, LogEntry
-from django.contrib.contenttypes.models import ContentType
 from django.db.models import QuerySet
 from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpRequest, HttpResponse
@@ -57,6 +57,19 @@ class NoSecretLookups:
             return False
         allowed: bool = super().lookup_allowed(lookup, value, request)  # type: ignore[misc]
         return allowed
+
+
+class ReadOnly:
+    """Staff may look, never add, change or delete (audit rows, pending authorizations)."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 class StaleFilter(admin.SimpleListFilter):
@@ -216,34 +229,39 @@ class AccessTokenAdmin(NoSecretLookups, AccessTokenAdminBase):
             request, "admin/twitter_oauth/accesstoken/action_confirmation.html", context
         )
 
-    def _log(
-        self, request: HttpRequest, tokens: Iterable[AccessToken], flag: int, message: str
-    ) -> None:
-        content_type = ContentType.objects.get_for_model(AccessToken)
+    @staticmethod
+    def _log(request: HttpRequest, tokens: Iterable[AccessToken], flag: int, message: str) -> None:
         staff_id = cast(int, request.user.pk)  # actions run for signed-in staff only
-        LogEntry.objects.bulk_create(
-            [
-                LogEntry(
-                    user_id=staff_id,
-                    content_type_id=content_type.pk,
-                    object_id=str(token.pk),
-                    object_repr=str(token)[:200],
-                    action_flag=flag,
-                    change_message=message,
-                )
-                for token in tokens
-            ]
-        )
+        LogEntry.objects.log_actions(staff_id, list(tokens), flag, message)
 
     @staticmethod
     def _selected(
-        queryset: QuerySet[AccessToken], seen: list[AccessToken]
+        queryset: QuerySet[AccessToken], seen: list[AccessToken], *, credentials: bool = True
     ) -> Iterator[AccessToken]:
-        """The selected tokens with their credentials, from the revocation service (a
-        token no key decrypts fails alone), each also kept in ``seen`` for the log."""
-        for token in revocation.iterate(queryset.defer(None).select_related("user")):
+        """The selected tokens from the revocation service, with their credentials when
+        asked (a token no key decrypts then fails alone), each also kept in ``seen`` for
+        the log. The admin's queryset defers the credentials."""
+        if credentials:
+            queryset = queryset.defer(None)
+        for token in revocation.iterate(queryset.select_related("user")):
             seen.append(token)
             yield token
+
+    def _delete_selected(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[AccessToken],
+        delete: Callable[[Iterator[AccessToken]], revocation.Report],
+        *,
+        credentials: bool,
+        message: str,
+    ) -> None:
+        """The body of revoke and discard: ``delete`` the selection through the service,
+        log each token deleted, report."""
+        tokens: list[AccessToken] = []
+        report = delete(self._selected(queryset, tokens, credentials=credentials))
+        self._log(request, self._deleted(tokens), DELETION, message)
+        self._report(request, report)
 
     def _max_wait(self) -> float:
         return min(app_settings.RATE_LIMIT_MAX_WAIT, self.rate_limit_max_wait)
@@ -332,15 +350,18 @@ class AccessTokenAdmin(NoSecretLookups, AccessTokenAdminBase):
                     )
                 ),
             )
-        tokens: list[AccessToken] = []
-        report = revocation.revoke(
-            self._selected(queryset, tokens),
-            actor=request.user,
-            reason="revoked in the admin",
-            max_wait=self._max_wait(),
+        self._delete_selected(
+            request,
+            queryset,
+            functools.partial(
+                revocation.revoke,
+                actor=request.user,
+                reason="revoked in the admin",
+                max_wait=self._max_wait(),
+            ),
+            credentials=True,
+            message="Revoked at Twitter and deleted.",
         )
-        self._log(request, self._deleted(tokens), DELETION, "Revoked at Twitter and deleted.")
-        self._report(request, report)
         return None
 
     @admin.action(description=_("Discard selected tokens"), permissions=["delete"])
@@ -349,10 +370,15 @@ class AccessTokenAdmin(NoSecretLookups, AccessTokenAdminBase):
     ) -> HttpResponse | None:
         if request.POST.get("post") != "yes":
             return self._confirm_discard(request, queryset)
-        tokens = list(queryset.select_related("user"))
-        report = revocation.discard(tokens, actor=request.user, reason="discarded in the admin")
-        self._log(request, self._deleted(tokens), DELETION, "Discarded.")
-        self._report(request, report)
+        self._delete_selected(
+            request,
+            queryset,
+            functools.partial(
+                revocation.discard, actor=request.user, reason="discarded in the admin"
+            ),
+            credentials=False,
+            message="Discarded.",
+        )
         return None
 
     def _confirm_discard(
@@ -419,25 +445,16 @@ class AccessTokenAdmin(NoSecretLookups, AccessTokenAdminBase):
 
 
 @admin.register(TokenEvent)
-class TokenEventAdmin(NoSecretLookups, TokenEventAdminBase):
+class TokenEventAdmin(ReadOnly, NoSecretLookups, TokenEventAdminBase):
     list_display = ("created_at", "action", "screen_name", "twitter_user_id", "user", "actor")
     list_filter = ("action",)
     search_fields = ("screen_name", "=twitter_user_id", "user__username", "actor__username")
     list_select_related = ("user", "actor")
     date_hierarchy = "created_at"
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(RequestToken)
-class RequestTokenAdmin(NoSecretLookups, RequestTokenAdminBase):
+class RequestTokenAdmin(ReadOnly, NoSecretLookups, RequestTokenAdminBase):
     list_display = ("__str__", "user", "created_at", "expired")
     list_select_related = ("user",)
     fields = ("user", "next_url", "created_at")
@@ -449,12 +466,3 @@ class RequestTokenAdmin(NoSecretLookups, RequestTokenAdminBase):
     @admin.display(boolean=True, description=_("expired"))
     def expired(self, obj: RequestToken) -> bool:
         return obj.is_expired
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -23,11 +23,8 @@ from __future__ import annotations
 
 import functools
 import logging
-import queue
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -37,15 +34,18 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from django_twitter_oauth import signals
+from django_twitter_oauth._pool import (
+    FAILED,
+    INVALID,
+    OK,
+    RateGate,
+    in_parallel,
+)
+from django_twitter_oauth._pool import MAX_RATE_LIMIT_WAITS as MAX_RATE_LIMIT_WAITS
+from django_twitter_oauth._pool import RETRY_BACKOFF as RETRY_BACKOFF
 from django_twitter_oauth.client import Credentials, TwitterClient
 from django_twitter_oauth.conf import app_settings
-from django_twitter_oauth.exceptions import (
-    TokenDecryptionError,
-    TokenInvalid,
-    TwitterError,
-    TwitterRateLimited,
-    TwitterUnavailable,
-)
+from django_twitter_oauth.exceptions import TokenDecryptionError
 from django_twitter_oauth.models import AccessToken, TokenEvent
 
 logger = logging.getLogger(__name__)
@@ -54,18 +54,8 @@ _Row = TypeVar("_Row")
 
 #: Tokens read per query, or ids per batch, by :func:`iterate` and :func:`id_batches`.
 BATCH_SIZE = 500
-#: Seconds to wait before the first and second retry of a 5xx or connection error.
-RETRY_BACKOFF = (0.5, 1.5)
 #: Tokens deleted (and their events written) per transaction.
 FLUSH_EVERY = 100
-#: Wait when a 429 carries no x-rate-limit-reset (Twitter's windows are 15 minutes).
-DEFAULT_RATE_LIMIT_WAIT = 60.0
-#: Waits for a rate limit one call may make: a call still refused after that many resets
-#: (a 429 that never lifts) gives up the run, rather than waiting forever.
-MAX_RATE_LIMIT_WAITS = 3
-
-# What one call to Twitter came to.
-OK, INVALID, FAILED, NOT_ATTEMPTED = "ok", "invalid", "failed", "not_attempted"
 
 #: The reason reported for a revoked token whose row changed before it could be deleted.
 CHANGED_MEANWHILE = (
@@ -128,133 +118,11 @@ def _failure(token: AccessToken, reason: str) -> Failure:
     return Failure(token.pk, token.twitter_user_id, token.screen_name, reason)
 
 
-class _RateGate:
-    """Shared by the workers: after a 429 everyone waits for the window to reset, or,
-    when that is too far away, everything left is given up."""
-
-    def __init__(self, max_wait: float, stop: threading.Event) -> None:
-        self.max_wait = max_wait
-        self.stop = stop
-        self.resume_at = 0.0
-        self.exhausted = False
-        self._lock = threading.Lock()
-
-    def given_up(self) -> bool:
-        return self.exhausted or self.stop.is_set()
-
-    def blocked(self) -> bool:
-        """Wait while paused; True when no more calls should be made."""
-        while True:
-            with self._lock:
-                if self.given_up():
-                    return True
-                pause = self.resume_at - time.monotonic()
-            if pause <= 0:
-                return False
-            # Wake up early if the run is stopped meanwhile.
-            self.stop.wait(min(pause, 1.0))
-
-    def rate_limited(self, exc: TwitterRateLimited, *, waits: int = 1) -> bool:
-        """Record a call's ``waits``-th 429; True when it is worth waiting (and retrying)."""
-        seconds = exc.seconds_until_reset()
-        # +1: the reset header is in whole seconds.
-        wait_for = DEFAULT_RATE_LIMIT_WAIT if seconds is None else seconds + 1
-        with self._lock:
-            if wait_for > self.max_wait or waits > MAX_RATE_LIMIT_WAITS:
-                self.exhausted = True
-                return False
-            self.resume_at = max(self.resume_at, time.monotonic() + wait_for)
-            return True
-
-
-def _call_with_retries(
-    call: Callable[[], None], gate: _RateGate, backoff: tuple[float, ...]
-) -> tuple[str, str]:
-    """Run one call to Twitter: (outcome, reason)."""
-    attempt = limited = 0
-    while True:
-        if gate.blocked():
-            return NOT_ATTEMPTED, ""
-        try:
-            call()
-        except TokenInvalid:
-            return INVALID, ""
-        except TwitterRateLimited as exc:
-            limited += 1
-            if not gate.rate_limited(exc, waits=limited):
-                return NOT_ATTEMPTED, ""
-        except TwitterUnavailable as exc:
-            if attempt >= len(backoff):
-                return FAILED, str(exc)
-            time.sleep(backoff[attempt])
-            attempt += 1
-        except TwitterError as exc:
-            return FAILED, str(exc)
-        else:
-            return OK, ""
-
-
-def _in_parallel(
-    tokens: Iterable[AccessToken],
-    call: Callable[[AccessToken, str, str], None],
-    *,
-    twitter: TwitterClient,
-    workers: int,
-    gate: _RateGate,
-    backoff: tuple[float, ...],
-) -> Iterator[tuple[AccessToken, str, str]]:
-    """Run ``call(token, key, secret)`` for each token, with retries and at most
-    ``workers`` in flight; yield (token, outcome, reason) as they finish. Tokens are
-    pulled from the iterable only when a worker is free, so memory stays bounded.
-    ``call`` goes through ``twitter``, whose workers reuse their connections until the
-    pool is done."""
-    iterator = iter(tokens)
-    # Each call hands its future over as it finishes: concurrent.futures.wait() would
-    # visit every running future for each finished one.
-    finished: queue.SimpleQueue[Future[tuple[str, str]]] = queue.SimpleQueue()
-    with (
-        twitter,
-        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="twitter-oauth") as pool,
-    ):
-        running: dict[Future[tuple[str, str]], AccessToken] = {}
-        exhausted = False
-        done: tuple[AccessToken, str, str] | None = None
-        while running or not exhausted or done is not None:
-            while not exhausted and len(running) < workers:
-                token = next(iterator, None)
-                if token is None:
-                    exhausted = True
-                    continue
-                result: tuple[AccessToken, str, str] | None = None
-                if gate.given_up():
-                    result = (token, NOT_ATTEMPTED, "")
-                else:
-                    try:
-                        # Read here, not in a worker: a deferred column is loaded on this
-                        # thread's database connection, and a value no key decrypts is this
-                        # token's failure, not the whole run's.
-                        key, secret = token.token, token.secret
-                    except TokenDecryptionError as exc:
-                        result = (token, FAILED, str(exc))
-                    else:
-                        job = functools.partial(call, token, key, secret)
-                        future = pool.submit(_call_with_retries, job, gate, backoff)
-                        running[future] = token
-                        future.add_done_callback(finished.put)
-                if result is not None:
-                    if done is not None:  # results in the order they came
-                        yield done
-                        done = None
-                    yield result
-            if done is not None:
-                # Handed over only now, with its worker busy again: what the caller does
-                # with it (deleting a batch of tokens) overlaps the calls in flight.
-                yield done
-                done = None
-            if running:
-                future = finished.get()
-                outcome, reason = future.result()
-                done = (running.pop(future), outcome, reason)
+def _credentials(token: AccessToken) -> tuple[str, str]:
+    """The token's key and secret; raises TokenDecryptionError for a value no key
+    decrypts (read on the caller's thread: a deferred column is loaded on its
+    database connection)."""
+    return token.token, token.secret
 
 
 def _check_workers(workers: int) -> None:
@@ -262,8 +130,8 @@ def _check_workers(workers: int) -> None:
         raise ValueError("workers must be at least 1.")
 
 
-def _gate(max_wait: float | None, stop: threading.Event) -> _RateGate:
-    return _RateGate(app_settings.RATE_LIMIT_MAX_WAIT if max_wait is None else max_wait, stop)
+def _gate(max_wait: float | None, stop: threading.Event) -> RateGate:
+    return RateGate(app_settings.RATE_LIMIT_MAX_WAIT if max_wait is None else max_wait, stop)
 
 
 def load(tokens: QuerySet[AccessToken]) -> list[AccessToken]:
@@ -361,13 +229,13 @@ def revoke(
     report = Report()
     confirmed: list[tuple[AccessToken, str]] = []
 
-    def call(token: AccessToken, key: str, secret: str) -> None:
-        twitter.invalidate_token(key, secret)
+    def call(token: AccessToken) -> Callable[[], None]:
+        return functools.partial(twitter.invalidate_token, *_credentials(token))
 
-    results = _in_parallel(
+    results = in_parallel(
         tokens,
         call,
-        twitter=twitter,
+        client=twitter,
         workers=workers,
         gate=gate,
         backoff=RETRY_BACKOFF if backoff is None else backoff,
@@ -518,13 +386,18 @@ def verify(
     report = VerifyReport()
     answers: dict[int, Credentials] = {}
 
-    def call(token: AccessToken, key: str, secret: str) -> None:
-        answers[token.pk] = twitter.verify_credentials(key, secret)
+    def call(token: AccessToken) -> Callable[[], None]:
+        key, secret = _credentials(token)
 
-    results = _in_parallel(
+        def job() -> None:
+            answers[token.pk] = twitter.verify_credentials(key, secret)
+
+        return job
+
+    results = in_parallel(
         tokens,
         call,
-        twitter=twitter,
+        client=twitter,
         workers=workers,
         gate=gate,
         backoff=RETRY_BACKOFF if backoff is None else backoff,
