@@ -8,12 +8,13 @@ The changelist never loads the encrypted columns.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.models import CHANGE, DELETION, LogEntry
+from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpRequest, HttpResponse
@@ -72,6 +73,28 @@ class ReadOnly:
         return False
 
 
+class UserSearch:
+    """Search the related users by what identifies them in this project's user model
+    (``USERNAME_FIELD``, and the email field when it has one), never a hard-coded
+    ``username``: a custom user model may have none."""
+
+    user_search_relations: tuple[str, ...] = ("user",)
+
+    def get_search_fields(self, request: HttpRequest) -> tuple[str, ...]:
+        fields: Sequence[str] = super().get_search_fields(request)  # type: ignore[misc]
+        return (*fields, *user_search_fields(self.user_search_relations))
+
+
+def user_search_fields(relations: Sequence[str]) -> list[str]:
+    """``<relation>__<field>`` for the user model's USERNAME_FIELD and email field."""
+    user_model = get_user_model()
+    names = [user_model.USERNAME_FIELD]
+    email = user_model.get_email_field_name()
+    if email not in names and email in {f.name for f in user_model._meta.get_fields()}:
+        names.append(email)
+    return [f"{relation}__{name}" for relation in relations for name in names]
+
+
 class StaleFilter(admin.SimpleListFilter):
     title = _("issued under the current app permission")
     parameter_name = "stale"
@@ -90,7 +113,7 @@ class StaleFilter(admin.SimpleListFilter):
 
 
 @admin.register(AccessToken)
-class AccessTokenAdmin(NoSecretLookups, AccessTokenAdminBase):
+class AccessTokenAdmin(UserSearch, NoSecretLookups, AccessTokenAdminBase):
     list_display = (
         "screen_name",
         "user",
@@ -102,7 +125,8 @@ class AccessTokenAdmin(NoSecretLookups, AccessTokenAdminBase):
         "verified_at",
     )
     list_filter = ("access_level", StaleFilter, "app_permission")
-    search_fields = ("user__username", "screen_name", "=twitter_user_id")
+    #: Also searched: the user's USERNAME_FIELD and email field (any user model).
+    search_fields = ("screen_name", "=twitter_user_id")
     list_select_related = ("user",)
     raw_id_fields = ("user",)
     readonly_fields = (
@@ -445,10 +469,12 @@ class AccessTokenAdmin(NoSecretLookups, AccessTokenAdminBase):
 
 
 @admin.register(TokenEvent)
-class TokenEventAdmin(ReadOnly, NoSecretLookups, TokenEventAdminBase):
+class TokenEventAdmin(ReadOnly, UserSearch, NoSecretLookups, TokenEventAdminBase):
     list_display = ("created_at", "action", "screen_name", "twitter_user_id", "user", "actor")
     list_filter = ("action",)
-    search_fields = ("screen_name", "=twitter_user_id", "user__username", "actor__username")
+    #: Also searched: the user's and the actor's USERNAME_FIELD and email field.
+    search_fields = ("screen_name", "=twitter_user_id")
+    user_search_relations = ("user", "actor")
     list_select_related = ("user", "actor")
     date_hierarchy = "created_at"
 

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -46,7 +47,11 @@ class Command(BaseCommand):
         select = parser.add_argument_group("selection (combined filters narrow it)")
         select.add_argument("--all", action="store_true", help="Every token.")
         select.add_argument(
-            "--user", action="append", default=[], metavar="USERNAME", help="Repeatable."
+            "--user",
+            action="append",
+            default=[],
+            metavar="USERNAME",
+            help="The user's USERNAME_FIELD value (e.g. username or email). Repeatable.",
         )
         select.add_argument(
             "--stale",
@@ -102,7 +107,9 @@ class Command(BaseCommand):
             )
         queryset = AccessToken.objects.select_related("user")
         if options["user"]:
-            queryset = queryset.filter(user__username__in=options["user"])
+            # The user model's own identifier: a custom one may have no ``username``.
+            username_field = get_user_model().USERNAME_FIELD
+            queryset = queryset.filter(**{f"user__{username_field}__in": options["user"]})
         if options["stale"]:
             queryset = queryset.stale()
         if options["access_level"]:
