@@ -15,6 +15,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.models import CHANGE, DELETION, LogEntry
 from django.contrib.auth import get_user_model
+from django.db import router
 from django.db.models import QuerySet
 from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpRequest, HttpResponse
@@ -354,7 +355,9 @@ class AccessTokenAdmin(UserSearch, NoSecretLookups, AccessTokenAdminBase):
     @staticmethod
     def _deleted(tokens: list[AccessToken]) -> list[AccessToken]:
         pks = [token.pk for token in tokens]
-        kept = set(AccessToken.objects.filter(pk__in=pks).values_list("pk", flat=True))
+        # On the database the service wrote to (not a replica that may lag behind).
+        written = AccessToken.objects.using(router.db_for_write(AccessToken))
+        kept = set(written.filter(pk__in=pks).values_list("pk", flat=True))
         return [token for token in tokens if token.pk not in kept]
 
     @admin.action(description=_("Revoke selected tokens at Twitter"), permissions=["revoke"])

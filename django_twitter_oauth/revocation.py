@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import router, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -286,11 +286,13 @@ def _delete_revoked(
     """
     if not confirmed:
         return []
-    with transaction.atomic():
+    alias = _alias()
+    with transaction.atomic(using=alias):
         # By account, not by pk: an account stored again after a deletion is a new row.
         current = {
             account: (pk, updated_at)
-            for pk, account, updated_at in AccessToken.objects.select_for_update()
+            for pk, account, updated_at in AccessToken.objects.using(alias)
+            .select_for_update()
             .filter(twitter_user_id__in=[token.twitter_user_id for token, _ in confirmed])
             .values_list("pk", "twitter_user_id", "updated_at")
         }
@@ -303,7 +305,9 @@ def _delete_revoked(
             for t, _ in confirmed
             if current.get(t.twitter_user_id, (t.pk, t.updated_at)) != (t.pk, t.updated_at)
         ]
-        holding = dict(AccessToken.objects.filter(pk__in=rewritten).values_list("pk", "token"))
+        holding = dict(
+            AccessToken.objects.using(alias).filter(pk__in=rewritten).values_list("pk", "token")
+        )
         unchanged: list[tuple[AccessToken, str]] = []
         changed: list[tuple[AccessToken, str]] = []
         rows = []
@@ -317,7 +321,7 @@ def _delete_revoked(
             else:
                 changed.append((token, outcome))
         tokens = [token for token, _ in unchanged]
-        AccessToken.objects.filter(pk__in=rows).delete()
+        AccessToken.objects.using(alias).filter(pk__in=rows).delete()
         TokenEvent.objects.bulk_create(
             TokenEvent.for_token(
                 token,
@@ -327,7 +331,7 @@ def _delete_revoked(
             )
             for token, outcome in unchanged
         )
-        _send_after_commit(signals.token_revoked, tokens, actor=actor, reason=reason)
+        _send_after_commit(signals.token_revoked, tokens, alias, actor=actor, reason=reason)
     return changed
 
 
@@ -350,9 +354,11 @@ def discard(tokens: Iterable[AccessToken], *, actor: Any = None, reason: str = "
 def _discard_batch(tokens: list[AccessToken], report: Report, *, actor: Any, reason: str) -> None:
     if not tokens:
         return
-    with transaction.atomic():
+    alias = _alias()
+    with transaction.atomic(using=alias):
         current = dict(
-            AccessToken.objects.select_for_update()
+            AccessToken.objects.using(alias)
+            .select_for_update()
             .filter(pk__in=[token.pk for token in tokens])
             .values_list("pk", "updated_at")
         )
@@ -360,12 +366,12 @@ def _discard_batch(tokens: list[AccessToken], report: Report, *, actor: Any, rea
         for token in tokens:
             if current.get(token.pk, token.updated_at) != token.updated_at:
                 report.failed.append(_failure(token, DISCARD_CHANGED_MEANWHILE))
-        AccessToken.objects.filter(pk__in=[token.pk for token in unchanged]).delete()
+        AccessToken.objects.using(alias).filter(pk__in=[token.pk for token in unchanged]).delete()
         TokenEvent.objects.bulk_create(
             TokenEvent.for_token(token, TokenEvent.Action.DISCARDED, actor=actor, reason=reason)
             for token in unchanged
         )
-        _send_after_commit(signals.token_discarded, unchanged, actor=actor, reason=reason)
+        _send_after_commit(signals.token_discarded, unchanged, alias, actor=actor, reason=reason)
     report.discarded += len(unchanged)
 
 
@@ -429,22 +435,30 @@ def _join(*parts: str) -> str:
     return "; ".join(part for part in parts if part)
 
 
-def _send_after_commit(signal: Any, tokens: list[AccessToken], *, actor: Any, reason: str) -> None:
+def _alias() -> str:
+    """The database of the app's models (AccessToken, TokenEvent, RequestToken live
+    together), which may not be the default one."""
+    return router.db_for_write(AccessToken)
+
+
+def _send_after_commit(
+    signal: Any, tokens: list[AccessToken], alias: str, *, actor: Any, reason: str
+) -> None:
+    """One ``signal`` per token once the transaction on ``alias`` commits, robustly (a
+    receiver that raises is logged, and never undoes the work)."""
     if not signal.has_listeners(AccessToken):
         return  # spares loading the users in bulk runs nobody listens to
-
-    def send() -> None:
-        users = _users_of(tokens)
-        for token in tokens:
-            signal.send(
-                sender=AccessToken,
-                token=token,
-                user=users.get(token.user_id),
-                revoked_by=actor,
-                reason=reason,
-            )
-
-    transaction.on_commit(send)
+    users = _users_of(tokens)
+    for token in tokens:
+        signals.send_after_commit(
+            signal,
+            using=alias,
+            sender=AccessToken,
+            token=token,
+            user=users.get(token.user_id),
+            revoked_by=actor,
+            reason=reason,
+        )
 
 
 def _users_of(tokens: list[AccessToken]) -> dict[Any, Any]:

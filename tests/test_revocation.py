@@ -122,7 +122,7 @@ def test_revoke_revokes_at_twitter_deletes_records_and_signals_after_commit(
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         report = revocation.revoke(tokens, actor=staff, reason="leaked database")
         assert received["revoked"] == []  # not before the commit
-    assert len(callbacks) == 1
+    assert len(callbacks) == 3  # one robust send per token
     assert report == Report(revoked=3)
     assert report.ok
     assert report.done == 3
@@ -554,6 +554,29 @@ def test_id_batches_and_iterate_refuse_a_batch_size_below_one() -> None:
         next(revocation.iterate(AccessToken.objects.none(), 0))
     with pytest.raises(ValueError, match="at least 1"):
         next(revocation.id_batches(AccessToken.objects.none(), -1))
+
+
+def test_a_failing_receiver_is_logged_and_undoes_nothing(
+    fake_twitter: FakeTwitter,
+    received: dict[str, list[dict[str, Any]]],
+    django_capture_on_commit_callbacks: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(sender: Any, **kwargs: Any) -> None:
+        raise RuntimeError("receiver bug")
+
+    signals.token_revoked.connect(broken, sender=AccessToken)
+    try:
+        held(fake_twitter, 2)
+        with django_capture_on_commit_callbacks(execute=True):
+            report = revocation.revoke(AccessToken.objects.all())
+    finally:
+        signals.token_revoked.disconnect(broken, sender=AccessToken)
+    assert report == Report(revoked=2)
+    assert remaining() == set()
+    assert len(received["revoked"]) == 2  # the other receivers still ran
+    failures = [r for r in caplog.records if r.name == "django_twitter_oauth.signals"]
+    assert [str(r.exc_info[1]) for r in failures if r.exc_info] == ["receiver bug"] * 2
 
 
 def test_report_merge() -> None:
