@@ -17,7 +17,6 @@ from django.db.models import QuerySet
 
 from django_twitter_oauth import revocation
 from django_twitter_oauth.models import AccessToken
-from django_twitter_oauth.revocation import id_batches
 
 try:  # Django 6.0+
     from django.tasks import task  # type: ignore[import-not-found,unused-ignore]
@@ -78,5 +77,5 @@ def enqueue_revocation(
     """
     return [
         revoke_tokens.enqueue(ids, discard, reason, workers)
-        for ids in id_batches(queryset, batch_size)
+        for ids in revocation.id_batches(queryset, batch_size)
     ]

@@ -31,8 +31,8 @@ from django.test import RequestFactory, override_settings
 from django_twitter_oauth import fields, flow, revocation, rotation, views
 from django_twitter_oauth.client import AccessTokenResult, TwitterClient
 from django_twitter_oauth.exceptions import AuthorizationError
-from django_twitter_oauth.management.commands.twitter_oauth_revoke import iterate
 from django_twitter_oauth.models import AccessToken, RequestToken, TokenEvent
+from django_twitter_oauth.revocation import iterate
 from django_twitter_oauth.testing import FakeTwitter
 from django_twitter_oauth.testing.provider import (
     ACCESS_TOKEN,

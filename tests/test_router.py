@@ -63,7 +63,7 @@ def tokens_database() -> Iterator[None]:
 
 
 @pytest.fixture
-def committed(received: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+def committed(received: dict[str, list[dict[str, Any]]]) -> Iterator[dict[str, Any]]:
     """What the app's tables held, seen from the default connection, when each
     token_revoked/token_discarded was sent: the work must be committed by then."""
     seen: dict[str, Any] = {"rows": []}
