@@ -7,14 +7,17 @@ The changelist never loads the encrypted columns.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.models import CHANGE, DELETION, LogEntry
-from django.contrib.contenttypes.models import ContentType
+from django.contrib.auth import get_user_model
+from django.db import router
 from django.db.models import QuerySet
+from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.http import urlencode
@@ -32,6 +35,10 @@ from django_twitter_oauth.models import (
 )
 
 SECRET_COLUMNS = ("token", "secret")
+#: Fields no query string may filter on, directly or through a relation: a lookup such
+#: as ``?token__regex=^a`` answers yes or no about a credential, so a staff member who
+#: may only view the list could rebuild one a request at a time.
+SECRET_LOOKUP_FIELDS = frozenset({"token", "secret", "token_hash", "flow_key_hash"})
 
 if TYPE_CHECKING:
     # ModelAdmin is generic only in django-stubs, not at run time.
@@ -40,6 +47,53 @@ if TYPE_CHECKING:
     RequestTokenAdminBase = admin.ModelAdmin[RequestToken]
 else:
     AccessTokenAdminBase = TokenEventAdminBase = RequestTokenAdminBase = admin.ModelAdmin
+
+
+class NoSecretLookups:
+    """Refuses query-string lookups that touch a credential or its hash, with any
+    lookup suffix and through any relation: Django then answers 400
+    (DisallowedModelAdminLookup), as for its other refused lookups."""
+
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+        if SECRET_LOOKUP_FIELDS.intersection(lookup.split(LOOKUP_SEP)):
+            return False
+        allowed: bool = super().lookup_allowed(lookup, value, request)  # type: ignore[misc]
+        return allowed
+
+
+class ReadOnly:
+    """Staff may look, never add, change or delete (audit rows, pending authorizations)."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class UserSearch:
+    """Search the related users by what identifies them in this project's user model
+    (``USERNAME_FIELD``, and the email field when it has one), never a hard-coded
+    ``username``: a custom user model may have none."""
+
+    user_search_relations: tuple[str, ...] = ("user",)
+
+    def get_search_fields(self, request: HttpRequest) -> tuple[str, ...]:
+        fields: Sequence[str] = super().get_search_fields(request)  # type: ignore[misc]
+        return (*fields, *user_search_fields(self.user_search_relations))
+
+
+def user_search_fields(relations: Sequence[str]) -> list[str]:
+    """``<relation>__<field>`` for the user model's USERNAME_FIELD and email field."""
+    user_model = get_user_model()
+    names = [user_model.USERNAME_FIELD]
+    email = user_model.get_email_field_name()
+    if email not in names and email in {f.name for f in user_model._meta.get_fields()}:
+        names.append(email)
+    return [f"{relation}__{name}" for relation in relations for name in names]
 
 
 class StaleFilter(admin.SimpleListFilter):
@@ -60,7 +114,7 @@ class StaleFilter(admin.SimpleListFilter):
 
 
 @admin.register(AccessToken)
-class AccessTokenAdmin(AccessTokenAdminBase):
+class AccessTokenAdmin(UserSearch, NoSecretLookups, AccessTokenAdminBase):
     list_display = (
         "screen_name",
         "user",
@@ -72,7 +126,8 @@ class AccessTokenAdmin(AccessTokenAdminBase):
         "verified_at",
     )
     list_filter = ("access_level", StaleFilter, "app_permission")
-    search_fields = ("user__username", "screen_name", "=twitter_user_id")
+    #: Also searched: the user's USERNAME_FIELD and email field (any user model).
+    search_fields = ("screen_name", "=twitter_user_id")
     list_select_related = ("user",)
     raw_id_fields = ("user",)
     readonly_fields = (
@@ -199,37 +254,39 @@ class AccessTokenAdmin(AccessTokenAdminBase):
             request, "admin/twitter_oauth/accesstoken/action_confirmation.html", context
         )
 
-    def _log(
-        self, request: HttpRequest, tokens: Iterable[AccessToken], flag: int, message: str
-    ) -> None:
-        content_type = ContentType.objects.get_for_model(AccessToken)
+    @staticmethod
+    def _log(request: HttpRequest, tokens: Iterable[AccessToken], flag: int, message: str) -> None:
         staff_id = cast(int, request.user.pk)  # actions run for signed-in staff only
-        LogEntry.objects.bulk_create(
-            [
-                LogEntry(
-                    user_id=staff_id,
-                    content_type_id=content_type.pk,
-                    object_id=str(token.pk),
-                    object_repr=str(token)[:200],
-                    action_flag=flag,
-                    change_message=message,
-                )
-                for token in tokens
-            ]
-        )
+        LogEntry.objects.log_actions(staff_id, list(tokens), flag, message)
 
     @staticmethod
-    def _load(queryset: QuerySet[AccessToken]) -> list[AccessToken]:
-        """The selected tokens with their credentials, in one query. Raises
-        TokenDecryptionError (its message names FERNET_KEYS, never a secret)."""
-        return list(queryset.defer(None).select_related("user"))
+    def _selected(
+        queryset: QuerySet[AccessToken], seen: list[AccessToken], *, credentials: bool = True
+    ) -> Iterator[AccessToken]:
+        """The selected tokens from the revocation service, with their credentials when
+        asked (a token no key decrypts then fails alone), each also kept in ``seen`` for
+        the log. The admin's queryset defers the credentials."""
+        if credentials:
+            queryset = queryset.defer(None)
+        for token in revocation.iterate(queryset.select_related("user")):
+            seen.append(token)
+            yield token
 
-    def _unreadable(self, request: HttpRequest, exc: TokenDecryptionError) -> None:
-        self.message_user(
-            request,
-            _("Nothing was done: %(error)s") % {"error": exc},
-            messages.ERROR,
-        )
+    def _delete_selected(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[AccessToken],
+        delete: Callable[[Iterator[AccessToken]], revocation.Report],
+        *,
+        credentials: bool,
+        message: str,
+    ) -> None:
+        """The body of revoke and discard: ``delete`` the selection through the service,
+        log each token deleted, report."""
+        tokens: list[AccessToken] = []
+        report = delete(self._selected(queryset, tokens, credentials=credentials))
+        self._log(request, self._deleted(tokens), DELETION, message)
+        self._report(request, report)
 
     def _max_wait(self) -> float:
         return min(app_settings.RATE_LIMIT_MAX_WAIT, self.rate_limit_max_wait)
@@ -298,7 +355,9 @@ class AccessTokenAdmin(AccessTokenAdminBase):
     @staticmethod
     def _deleted(tokens: list[AccessToken]) -> list[AccessToken]:
         pks = [token.pk for token in tokens]
-        kept = set(AccessToken.objects.filter(pk__in=pks).values_list("pk", flat=True))
+        # On the database the service wrote to (not a replica that may lag behind).
+        written = AccessToken.objects.using(router.db_for_write(AccessToken))
+        kept = set(written.filter(pk__in=pks).values_list("pk", flat=True))
         return [token for token in tokens if token.pk not in kept]
 
     @admin.action(description=_("Revoke selected tokens at Twitter"), permissions=["revoke"])
@@ -318,19 +377,18 @@ class AccessTokenAdmin(AccessTokenAdminBase):
                     )
                 ),
             )
-        try:
-            tokens = self._load(queryset)
-        except TokenDecryptionError as exc:
-            self._unreadable(request, exc)
-            return None
-        report = revocation.revoke(
-            tokens,
-            actor=request.user,
-            reason="revoked in the admin",
-            max_wait=self._max_wait(),
+        self._delete_selected(
+            request,
+            queryset,
+            functools.partial(
+                revocation.revoke,
+                actor=request.user,
+                reason="revoked in the admin",
+                max_wait=self._max_wait(),
+            ),
+            credentials=True,
+            message="Revoked at Twitter and deleted.",
         )
-        self._log(request, self._deleted(tokens), DELETION, "Revoked at Twitter and deleted.")
-        self._report(request, report)
         return None
 
     @admin.action(description=_("Discard selected tokens"), permissions=["delete"])
@@ -339,10 +397,15 @@ class AccessTokenAdmin(AccessTokenAdminBase):
     ) -> HttpResponse | None:
         if request.POST.get("post") != "yes":
             return self._confirm_discard(request, queryset)
-        tokens = list(queryset.select_related("user"))
-        report = revocation.discard(tokens, actor=request.user, reason="discarded in the admin")
-        self._log(request, self._deleted(tokens), DELETION, "Discarded.")
-        self._report(request, report)
+        self._delete_selected(
+            request,
+            queryset,
+            functools.partial(
+                revocation.discard, actor=request.user, reason="discarded in the admin"
+            ),
+            credentials=False,
+            message="Discarded.",
+        )
         return None
 
     def _confirm_discard(
@@ -366,12 +429,10 @@ class AccessTokenAdmin(AccessTokenAdminBase):
     def verify_selected(
         self, request: HttpRequest, queryset: QuerySet[AccessToken]
     ) -> HttpResponse | None:
-        try:
-            tokens = self._load(queryset)
-        except TokenDecryptionError as exc:
-            self._unreadable(request, exc)
-            return None
-        report = revocation.verify(tokens, actor=request.user, max_wait=self._max_wait())
+        tokens: list[AccessToken] = []
+        report = revocation.verify(
+            self._selected(queryset, tokens), actor=request.user, max_wait=self._max_wait()
+        )
         invalid = {token.pk for token in report.invalid}
         failed = {failure.token_id for failure in report.failed}
         self._log(
@@ -411,25 +472,18 @@ class AccessTokenAdmin(AccessTokenAdminBase):
 
 
 @admin.register(TokenEvent)
-class TokenEventAdmin(TokenEventAdminBase):
+class TokenEventAdmin(ReadOnly, UserSearch, NoSecretLookups, TokenEventAdminBase):
     list_display = ("created_at", "action", "screen_name", "twitter_user_id", "user", "actor")
     list_filter = ("action",)
-    search_fields = ("screen_name", "=twitter_user_id", "user__username", "actor__username")
+    #: Also searched: the user's and the actor's USERNAME_FIELD and email field.
+    search_fields = ("screen_name", "=twitter_user_id")
+    user_search_relations = ("user", "actor")
     list_select_related = ("user", "actor")
     date_hierarchy = "created_at"
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(RequestToken)
-class RequestTokenAdmin(RequestTokenAdminBase):
+class RequestTokenAdmin(ReadOnly, NoSecretLookups, RequestTokenAdminBase):
     list_display = ("__str__", "user", "created_at", "expired")
     list_select_related = ("user",)
     fields = ("user", "next_url", "created_at")
@@ -441,12 +495,3 @@ class RequestTokenAdmin(RequestTokenAdminBase):
     @admin.display(boolean=True, description=_("expired"))
     def expired(self, obj: RequestToken) -> bool:
         return obj.is_expired
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

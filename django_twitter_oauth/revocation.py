@@ -23,45 +23,39 @@ from __future__ import annotations
 
 import functools
 import logging
-import queue
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import router, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from django_twitter_oauth import signals
+from django_twitter_oauth._pool import (
+    FAILED,
+    INVALID,
+    OK,
+    RateGate,
+    in_parallel,
+)
+from django_twitter_oauth._pool import MAX_RATE_LIMIT_WAITS as MAX_RATE_LIMIT_WAITS
+from django_twitter_oauth._pool import RETRY_BACKOFF as RETRY_BACKOFF
 from django_twitter_oauth.client import Credentials, TwitterClient
 from django_twitter_oauth.conf import app_settings
-from django_twitter_oauth.exceptions import (
-    TokenDecryptionError,
-    TokenInvalid,
-    TwitterError,
-    TwitterRateLimited,
-    TwitterUnavailable,
-)
+from django_twitter_oauth.exceptions import TokenDecryptionError
 from django_twitter_oauth.models import AccessToken, TokenEvent
 
 logger = logging.getLogger(__name__)
 
-#: Seconds to wait before the first and second retry of a 5xx or connection error.
-RETRY_BACKOFF = (0.5, 1.5)
+_Row = TypeVar("_Row")
+
+#: Tokens read per query, or ids per batch, by :func:`iterate` and :func:`id_batches`.
+BATCH_SIZE = 500
 #: Tokens deleted (and their events written) per transaction.
 FLUSH_EVERY = 100
-#: Wait when a 429 carries no x-rate-limit-reset (Twitter's windows are 15 minutes).
-DEFAULT_RATE_LIMIT_WAIT = 60.0
-#: Waits for a rate limit one call may make: a call still refused after that many resets
-#: (a 429 that never lifts) gives up the run, rather than waiting forever.
-MAX_RATE_LIMIT_WAITS = 3
-
-# What one call to Twitter came to.
-OK, INVALID, FAILED, NOT_ATTEMPTED = "ok", "invalid", "failed", "not_attempted"
 
 #: The reason reported for a revoked token whose row changed before it could be deleted.
 CHANGED_MEANWHILE = (
@@ -124,133 +118,11 @@ def _failure(token: AccessToken, reason: str) -> Failure:
     return Failure(token.pk, token.twitter_user_id, token.screen_name, reason)
 
 
-class _RateGate:
-    """Shared by the workers: after a 429 everyone waits for the window to reset, or,
-    when that is too far away, everything left is given up."""
-
-    def __init__(self, max_wait: float, stop: threading.Event) -> None:
-        self.max_wait = max_wait
-        self.stop = stop
-        self.resume_at = 0.0
-        self.exhausted = False
-        self._lock = threading.Lock()
-
-    def given_up(self) -> bool:
-        return self.exhausted or self.stop.is_set()
-
-    def blocked(self) -> bool:
-        """Wait while paused; True when no more calls should be made."""
-        while True:
-            with self._lock:
-                if self.given_up():
-                    return True
-                pause = self.resume_at - time.monotonic()
-            if pause <= 0:
-                return False
-            # Wake up early if the run is stopped meanwhile.
-            self.stop.wait(min(pause, 1.0))
-
-    def rate_limited(self, exc: TwitterRateLimited, *, waits: int = 1) -> bool:
-        """Record a call's ``waits``-th 429; True when it is worth waiting (and retrying)."""
-        seconds = exc.seconds_until_reset()
-        # +1: the reset header is in whole seconds.
-        wait_for = DEFAULT_RATE_LIMIT_WAIT if seconds is None else seconds + 1
-        with self._lock:
-            if wait_for > self.max_wait or waits > MAX_RATE_LIMIT_WAITS:
-                self.exhausted = True
-                return False
-            self.resume_at = max(self.resume_at, time.monotonic() + wait_for)
-            return True
-
-
-def _call_with_retries(
-    call: Callable[[], None], gate: _RateGate, backoff: tuple[float, ...]
-) -> tuple[str, str]:
-    """Run one call to Twitter: (outcome, reason)."""
-    attempt = limited = 0
-    while True:
-        if gate.blocked():
-            return NOT_ATTEMPTED, ""
-        try:
-            call()
-        except TokenInvalid:
-            return INVALID, ""
-        except TwitterRateLimited as exc:
-            limited += 1
-            if not gate.rate_limited(exc, waits=limited):
-                return NOT_ATTEMPTED, ""
-        except TwitterUnavailable as exc:
-            if attempt >= len(backoff):
-                return FAILED, str(exc)
-            time.sleep(backoff[attempt])
-            attempt += 1
-        except TwitterError as exc:
-            return FAILED, str(exc)
-        else:
-            return OK, ""
-
-
-def _in_parallel(
-    tokens: Iterable[AccessToken],
-    call: Callable[[AccessToken, str, str], None],
-    *,
-    twitter: TwitterClient,
-    workers: int,
-    gate: _RateGate,
-    backoff: tuple[float, ...],
-) -> Iterator[tuple[AccessToken, str, str]]:
-    """Run ``call(token, key, secret)`` for each token, with retries and at most
-    ``workers`` in flight; yield (token, outcome, reason) as they finish. Tokens are
-    pulled from the iterable only when a worker is free, so memory stays bounded.
-    ``call`` goes through ``twitter``, whose workers reuse their connections until the
-    pool is done."""
-    iterator = iter(tokens)
-    # Each call hands its future over as it finishes: concurrent.futures.wait() would
-    # visit every running future for each finished one.
-    finished: queue.SimpleQueue[Future[tuple[str, str]]] = queue.SimpleQueue()
-    with (
-        twitter,
-        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="twitter-oauth") as pool,
-    ):
-        running: dict[Future[tuple[str, str]], AccessToken] = {}
-        exhausted = False
-        done: tuple[AccessToken, str, str] | None = None
-        while running or not exhausted or done is not None:
-            while not exhausted and len(running) < workers:
-                token = next(iterator, None)
-                if token is None:
-                    exhausted = True
-                    continue
-                result: tuple[AccessToken, str, str] | None = None
-                if gate.given_up():
-                    result = (token, NOT_ATTEMPTED, "")
-                else:
-                    try:
-                        # Read here, not in a worker: a deferred column is loaded on this
-                        # thread's database connection, and a value no key decrypts is this
-                        # token's failure, not the whole run's.
-                        key, secret = token.token, token.secret
-                    except TokenDecryptionError as exc:
-                        result = (token, FAILED, str(exc))
-                    else:
-                        job = functools.partial(call, token, key, secret)
-                        future = pool.submit(_call_with_retries, job, gate, backoff)
-                        running[future] = token
-                        future.add_done_callback(finished.put)
-                if result is not None:
-                    if done is not None:  # results in the order they came
-                        yield done
-                        done = None
-                    yield result
-            if done is not None:
-                # Handed over only now, with its worker busy again: what the caller does
-                # with it (deleting a batch of tokens) overlaps the calls in flight.
-                yield done
-                done = None
-            if running:
-                future = finished.get()
-                outcome, reason = future.result()
-                done = (running.pop(future), outcome, reason)
+def _credentials(token: AccessToken) -> tuple[str, str]:
+    """The token's key and secret; raises TokenDecryptionError for a value no key
+    decrypts (read on the caller's thread: a deferred column is loaded on its
+    database connection)."""
+    return token.token, token.secret
 
 
 def _check_workers(workers: int) -> None:
@@ -258,8 +130,8 @@ def _check_workers(workers: int) -> None:
         raise ValueError("workers must be at least 1.")
 
 
-def _gate(max_wait: float | None, stop: threading.Event) -> _RateGate:
-    return _RateGate(app_settings.RATE_LIMIT_MAX_WAIT if max_wait is None else max_wait, stop)
+def _gate(max_wait: float | None, stop: threading.Event) -> RateGate:
+    return RateGate(app_settings.RATE_LIMIT_MAX_WAIT if max_wait is None else max_wait, stop)
 
 
 def load(tokens: QuerySet[AccessToken]) -> list[AccessToken]:
@@ -271,6 +143,58 @@ def load(tokens: QuerySet[AccessToken]) -> list[AccessToken]:
         return list(tokens)
     except TokenDecryptionError:
         return list(tokens.defer("token", "secret"))
+
+
+def _keyset(
+    queryset: QuerySet[AccessToken],
+    batch_size: int,
+    fetch: Callable[[QuerySet[AccessToken]], list[_Row]],
+    pk_of: Callable[[_Row], Any],
+) -> Iterator[list[_Row]]:
+    """``fetch`` over the selection's rows in primary-key order, ``batch_size`` per query
+    (keyset pagination: each query starts after the last pk seen, so memory stays flat
+    and rows deleted meanwhile are fine)."""
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1.")
+    ordered = queryset.order_by("pk")
+    last_pk: Any = None
+    while True:
+        page = ordered if last_pk is None else ordered.filter(pk__gt=last_pk)
+        batch = fetch(page[:batch_size])
+        if not batch:
+            return
+        yield batch
+        last_pk = pk_of(batch[-1])
+
+
+def iterate(queryset: QuerySet[AccessToken], batch_size: int = BATCH_SIZE) -> Iterator[AccessToken]:
+    """The tokens of ``queryset`` in primary-key order, ``batch_size`` rows per query:
+    what the admin, the commands, the tasks and disconnect hand to :func:`revoke`,
+    :func:`discard` and :func:`verify`. A row no key decrypts fails alone there
+    (:func:`load`). Pass a queryset with the credentials deferred when they are not
+    needed (discarding, listing)."""
+    for batch in _keyset(queryset, batch_size, load, _pk):
+        yield from batch
+
+
+def id_batches(
+    queryset: QuerySet[AccessToken], batch_size: int = BATCH_SIZE
+) -> Iterator[list[Any]]:
+    """The selection's ids in lists of ``batch_size``, in primary-key order, one query
+    per list (what the tasks are enqueued with)."""
+    return _keyset(queryset, batch_size, _ids, _same)
+
+
+def _pk(token: AccessToken) -> Any:
+    return token.pk
+
+
+def _ids(page: QuerySet[AccessToken]) -> list[Any]:
+    return list(page.values_list("pk", flat=True))
+
+
+def _same(pk: Any) -> Any:
+    return pk
 
 
 def revoke(
@@ -305,13 +229,13 @@ def revoke(
     report = Report()
     confirmed: list[tuple[AccessToken, str]] = []
 
-    def call(token: AccessToken, key: str, secret: str) -> None:
-        twitter.invalidate_token(key, secret)
+    def call(token: AccessToken) -> Callable[[], None]:
+        return functools.partial(twitter.invalidate_token, *_credentials(token))
 
-    results = _in_parallel(
+    results = in_parallel(
         tokens,
         call,
-        twitter=twitter,
+        client=twitter,
         workers=workers,
         gate=gate,
         backoff=RETRY_BACKOFF if backoff is None else backoff,
@@ -362,11 +286,13 @@ def _delete_revoked(
     """
     if not confirmed:
         return []
-    with transaction.atomic():
+    alias = _alias()
+    with transaction.atomic(using=alias):
         # By account, not by pk: an account stored again after a deletion is a new row.
         current = {
             account: (pk, updated_at)
-            for pk, account, updated_at in AccessToken.objects.select_for_update()
+            for pk, account, updated_at in AccessToken.objects.using(alias)
+            .select_for_update()
             .filter(twitter_user_id__in=[token.twitter_user_id for token, _ in confirmed])
             .values_list("pk", "twitter_user_id", "updated_at")
         }
@@ -379,7 +305,9 @@ def _delete_revoked(
             for t, _ in confirmed
             if current.get(t.twitter_user_id, (t.pk, t.updated_at)) != (t.pk, t.updated_at)
         ]
-        holding = dict(AccessToken.objects.filter(pk__in=rewritten).values_list("pk", "token"))
+        holding = dict(
+            AccessToken.objects.using(alias).filter(pk__in=rewritten).values_list("pk", "token")
+        )
         unchanged: list[tuple[AccessToken, str]] = []
         changed: list[tuple[AccessToken, str]] = []
         rows = []
@@ -393,7 +321,7 @@ def _delete_revoked(
             else:
                 changed.append((token, outcome))
         tokens = [token for token, _ in unchanged]
-        AccessToken.objects.filter(pk__in=rows).delete()
+        AccessToken.objects.using(alias).filter(pk__in=rows).delete()
         TokenEvent.objects.bulk_create(
             TokenEvent.for_token(
                 token,
@@ -403,7 +331,7 @@ def _delete_revoked(
             )
             for token, outcome in unchanged
         )
-        _send_after_commit(signals.token_revoked, tokens, actor=actor, reason=reason)
+        _send_after_commit(signals.token_revoked, tokens, alias, actor=actor, reason=reason)
     return changed
 
 
@@ -426,9 +354,11 @@ def discard(tokens: Iterable[AccessToken], *, actor: Any = None, reason: str = "
 def _discard_batch(tokens: list[AccessToken], report: Report, *, actor: Any, reason: str) -> None:
     if not tokens:
         return
-    with transaction.atomic():
+    alias = _alias()
+    with transaction.atomic(using=alias):
         current = dict(
-            AccessToken.objects.select_for_update()
+            AccessToken.objects.using(alias)
+            .select_for_update()
             .filter(pk__in=[token.pk for token in tokens])
             .values_list("pk", "updated_at")
         )
@@ -436,12 +366,12 @@ def _discard_batch(tokens: list[AccessToken], report: Report, *, actor: Any, rea
         for token in tokens:
             if current.get(token.pk, token.updated_at) != token.updated_at:
                 report.failed.append(_failure(token, DISCARD_CHANGED_MEANWHILE))
-        AccessToken.objects.filter(pk__in=[token.pk for token in unchanged]).delete()
+        AccessToken.objects.using(alias).filter(pk__in=[token.pk for token in unchanged]).delete()
         TokenEvent.objects.bulk_create(
             TokenEvent.for_token(token, TokenEvent.Action.DISCARDED, actor=actor, reason=reason)
             for token in unchanged
         )
-        _send_after_commit(signals.token_discarded, unchanged, actor=actor, reason=reason)
+        _send_after_commit(signals.token_discarded, unchanged, alias, actor=actor, reason=reason)
     report.discarded += len(unchanged)
 
 
@@ -462,13 +392,18 @@ def verify(
     report = VerifyReport()
     answers: dict[int, Credentials] = {}
 
-    def call(token: AccessToken, key: str, secret: str) -> None:
-        answers[token.pk] = twitter.verify_credentials(key, secret)
+    def call(token: AccessToken) -> Callable[[], None]:
+        key, secret = _credentials(token)
 
-    results = _in_parallel(
+        def job() -> None:
+            answers[token.pk] = twitter.verify_credentials(key, secret)
+
+        return job
+
+    results = in_parallel(
         tokens,
         call,
-        twitter=twitter,
+        client=twitter,
         workers=workers,
         gate=gate,
         backoff=RETRY_BACKOFF if backoff is None else backoff,
@@ -500,22 +435,30 @@ def _join(*parts: str) -> str:
     return "; ".join(part for part in parts if part)
 
 
-def _send_after_commit(signal: Any, tokens: list[AccessToken], *, actor: Any, reason: str) -> None:
+def _alias() -> str:
+    """The database of the app's models (AccessToken, TokenEvent, RequestToken live
+    together), which may not be the default one."""
+    return router.db_for_write(AccessToken)
+
+
+def _send_after_commit(
+    signal: Any, tokens: list[AccessToken], alias: str, *, actor: Any, reason: str
+) -> None:
+    """One ``signal`` per token once the transaction on ``alias`` commits, robustly (a
+    receiver that raises is logged, and never undoes the work)."""
     if not signal.has_listeners(AccessToken):
         return  # spares loading the users in bulk runs nobody listens to
-
-    def send() -> None:
-        users = _users_of(tokens)
-        for token in tokens:
-            signal.send(
-                sender=AccessToken,
-                token=token,
-                user=users.get(token.user_id),
-                revoked_by=actor,
-                reason=reason,
-            )
-
-    transaction.on_commit(send)
+    users = _users_of(tokens)
+    for token in tokens:
+        signals.send_after_commit(
+            signal,
+            using=alias,
+            sender=AccessToken,
+            token=token,
+            user=users.get(token.user_id),
+            revoked_by=actor,
+            reason=reason,
+        )
 
 
 def _users_of(tokens: list[AccessToken]) -> dict[Any, Any]:

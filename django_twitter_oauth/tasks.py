@@ -10,7 +10,6 @@ harmless. Uses ``django.tasks`` on Django 6.x and the django-tasks backport on 5
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -41,8 +40,9 @@ def revoke_tokens(
     token_ids: list[int], discard: bool = False, reason: str = "", workers: int = 8
 ) -> dict[str, Any]:
     """Revoke (or discard) the tokens with these ids that still exist."""
-    tokens = revocation.load(
-        AccessToken.objects.filter(pk__in=token_ids).select_related("user").order_by("pk")
+    tokens = revocation.iterate(
+        AccessToken.objects.filter(pk__in=token_ids).select_related("user"),
+        max(len(token_ids), 1),
     )
     if discard:
         report = revocation.discard(tokens, reason=reason or "discarded by a task")
@@ -62,22 +62,6 @@ def revoke_tokens(
     return summary
 
 
-def id_batches(queryset: QuerySet[AccessToken], batch_size: int) -> Iterator[list[int]]:
-    """The selection's ids in ``batch_size`` lists, in primary-key order, one query per
-    list (keyset pagination: memory stays flat, rows deleted meanwhile are fine)."""
-    if batch_size < 1:
-        raise ValueError("batch_size must be at least 1.")
-    last_pk = 0
-    while True:
-        ids = list(
-            queryset.filter(pk__gt=last_pk).order_by("pk").values_list("pk", flat=True)[:batch_size]
-        )
-        if not ids:
-            return
-        yield ids
-        last_pk = ids[-1]
-
-
 def enqueue_revocation(
     queryset: QuerySet[AccessToken],
     *,
@@ -93,5 +77,5 @@ def enqueue_revocation(
     """
     return [
         revoke_tokens.enqueue(ids, discard, reason, workers)
-        for ids in id_batches(queryset, batch_size)
+        for ids in revocation.id_batches(queryset, batch_size)
     ]

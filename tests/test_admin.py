@@ -20,7 +20,7 @@ from django_twitter_oauth.testing.provider import (
     VERIFY_CREDENTIALS,
     twitter_error,
 )
-from tests.utils import credentials, held, make_user, secrets_of
+from tests.utils import credentials, held, hold_tokens, make_user, secrets_of
 
 if TYPE_CHECKING:
     from django.test.client import _MonkeyPatchedWSGIResponse as Response
@@ -384,20 +384,35 @@ def test_revoke_selected_during_a_twitter_outage(
     assert received["revoked"] == []
 
 
-def test_revoke_selected_with_undecryptable_tokens(
+def test_revoke_and_verify_selected_with_an_undecryptable_token(
     client: Client, fake_twitter: FakeTwitter
 ) -> None:
-    tokens = held(fake_twitter, 2)
+    # A lost key: as in the command, that token fails alone; the others are done.
+    readable = held(fake_twitter, 1)
+    with override_settings(FERNET_KEYS=["a-key-since-lost"]):
+        lost = hold_tokens(1, twitter=fake_twitter, start=2)
+    tokens = readable + lost
     client = logged_in(client, superuser())
-    with override_settings(FERNET_KEYS=["another-key"]):
-        [(level, text)] = messages_of(confirm(client, "revoke_selected", tokens))
-        assert messages_of(act(client, "verify_selected", tokens)) == [(level, text)]
+    verified = messages_of(act(client, "verify_selected", tokens))
+    assert verified[0] == ("success", "1 token verified.")
+    [(level, text)] = verified[1:]
     assert level == "error"
-    assert text.startswith("Nothing was done: A stored Twitter credential")
+    assert text.startswith("@user2 could not be verified: A stored Twitter credential")
     assert "FERNET_KEYS" in text
-    assert fake_twitter.calls == []
-    assert AccessToken.objects.count() == 2
-    assert not LogEntry.objects.exists()
+    revoked = messages_of(confirm(client, "revoke_selected", tokens))
+    assert revoked[0] == ("success", "1 token revoked at Twitter and deleted.")
+    [(level, text)] = revoked[1:]
+    assert level == "error"
+    assert text.startswith("@user2 was not revoked and is kept: A stored Twitter credential")
+    assert fake_twitter.count(INVALIDATE_TOKEN) == 1
+    assert list(AccessToken.objects.values_list("pk", flat=True)) == [lost[0].pk]
+    staff_id = User.objects.get(username="admin").pk
+    assert log_entries() == sorted(
+        [
+            (staff_id, str(readable[0].pk), CHANGE, "Verified at Twitter."),
+            (staff_id, str(readable[0].pk), DELETION, "Revoked at Twitter and deleted."),
+        ]
+    )
 
 
 def test_staff_without_revoke_permission_cannot_revoke(

@@ -28,12 +28,9 @@ from django.test.utils import CaptureQueriesContext
 from django_twitter_oauth import revocation
 from django_twitter_oauth.client import TwitterClient
 from django_twitter_oauth.management.commands import twitter_oauth_revoke
-from django_twitter_oauth.management.commands.twitter_oauth_revoke import (
-    Command,
-    Progress,
-    iterate,
-)
+from django_twitter_oauth.management.commands.twitter_oauth_revoke import Command, Progress
 from django_twitter_oauth.models import AccessToken, TokenEvent
+from django_twitter_oauth.revocation import iterate
 from django_twitter_oauth.testing import FakeTwitter
 from django_twitter_oauth.testing.provider import INVALIDATE_TOKEN, twitter_error
 from tests.utils import (

@@ -15,7 +15,7 @@ from django.db import connection
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
-from django_twitter_oauth import fields
+from django_twitter_oauth import fields, rotation
 from django_twitter_oauth.models import AccessToken, RequestToken, TokenEvent
 from tests.utils import NEW, OLD, ciphertexts, make_token, make_user, manage, manage_env, summary
 
@@ -34,7 +34,7 @@ def everything() -> dict[Any, tuple[bytes, ...]]:
 
 def written_with(key: str, value: bytes) -> bool:
     with override_settings(FERNET_KEYS=[key]):
-        return fields._readable_by(fields.build_fernet(primary_only=True), value)
+        return rotation._readable_by(fields.build_fernet(primary_only=True), value)
 
 
 def tokens(count: int, *, start: int = 1) -> list[AccessToken]:
@@ -212,7 +212,7 @@ def test_a_row_rewritten_between_read_and_write_keeps_its_new_value(
     """Compare-and-set: a re-authorization stores a new token after the batch was read;
     the rotation must not put the old token back."""
     first, second = tokens(2)
-    original = fields._readable_by
+    original = rotation._readable_by
     rewritten: list[int] = []
 
     def reauthorized_meanwhile(key: Any, value: bytes) -> bool:
@@ -223,7 +223,7 @@ def test_a_row_rewritten_between_read_and_write_keeps_its_new_value(
             rewritten.append(first.pk)
         return original(key, value)
 
-    monkeypatch.setattr(fields, "_readable_by", reauthorized_meanwhile)
+    monkeypatch.setattr(rotation, "_readable_by", reauthorized_meanwhile)
     with override_settings(FERNET_KEYS=[NEW, OLD]):
         run = rotate()
         assert run.out.startswith(summary("Access tokens", 1, 0, 0, 1))

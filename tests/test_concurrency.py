@@ -28,11 +28,11 @@ from django.db import connection, connections
 from django.http import HttpResponse
 from django.test import RequestFactory, override_settings
 
-from django_twitter_oauth import fields, flow, revocation, views
+from django_twitter_oauth import fields, flow, revocation, rotation, views
 from django_twitter_oauth.client import AccessTokenResult, TwitterClient
 from django_twitter_oauth.exceptions import AuthorizationError
-from django_twitter_oauth.management.commands.twitter_oauth_revoke import iterate
 from django_twitter_oauth.models import AccessToken, RequestToken, TokenEvent
+from django_twitter_oauth.revocation import iterate
 from django_twitter_oauth.testing import FakeTwitter
 from django_twitter_oauth.testing.provider import (
     ACCESS_TOKEN,
@@ -427,7 +427,7 @@ def test_key_rotation_while_the_flow_writes(
     and picks up the new ones. Afterwards every row decrypts with the new key alone
     (the one written with the old key only after a second pass: the command guarantees
     one pass only when every writer already encrypts with the new key)."""
-    readable_by = fields._readable_by
+    readable_by = rotation._readable_by
     first_read = threading.Event()
     written = threading.Event()
 
@@ -438,7 +438,7 @@ def test_key_rotation_while_the_flow_writes(
             assert written.wait(WAIT)
         return readable_by(key, value)
 
-    monkeypatch.setattr(fields, "_readable_by", hold_first_batch)
+    monkeypatch.setattr(rotation, "_readable_by", hold_first_batch)
     owner = make_user("owner")
     old = "tests-fernet-key-1"
     for round_ in range(ROUNDS):

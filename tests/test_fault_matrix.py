@@ -35,7 +35,7 @@ from pytest_django import DjangoCaptureOnCommitCallbacks, Settings
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 
-from django_twitter_oauth import revocation
+from django_twitter_oauth import _pool, revocation
 from django_twitter_oauth.models import AccessToken, RequestToken, TokenEvent
 from django_twitter_oauth.testing import FakeTwitter
 from django_twitter_oauth.testing.provider import (
@@ -497,7 +497,7 @@ def faults(fake_twitter: FakeTwitter) -> Iterator[Faults]:
 
 
 class StoppedClock:
-    """revocation.py's clock: time stands still, and the backoff is recorded, not slept."""
+    """The worker pool's clock: time stands still, and the backoff is recorded, not slept."""
 
     def __init__(self) -> None:
         self.slept: list[float] = []
@@ -512,7 +512,7 @@ class StoppedClock:
 @pytest.fixture
 def slept(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     clock = StoppedClock()
-    monkeypatch.setattr(revocation, "time", clock)
+    monkeypatch.setattr(_pool, "time", clock)
     return clock.slept
 
 
@@ -769,7 +769,7 @@ def test_invalidate_from_the_command(
 
 
 class JumpingClock:
-    """revocation.py's clock, 1000 s later at every reading: every wait for a rate limit's
+    """The worker pool's clock, 1000 s later at every reading: every wait for a rate limit's
     reset is over at once. It has no sleep(): no backoff is expected."""
 
     def __init__(self) -> None:
@@ -791,7 +791,7 @@ def test_a_rate_limit_that_never_lifts(
     """With the default longest wait (900 s), the command waits for each reset and tries
     again, but a 429 that never lifts ends the run after MAX_RATE_LIMIT_WAITS waits (it
     used to wait forever): every token is kept, reported not attempted."""
-    monkeypatch.setattr(revocation, "time", JumpingClock())
+    monkeypatch.setattr(_pool, "time", JumpingClock())
     user = make_user("alice")
     for number in (1, 2):
         make_token(user, twitter_user_id=str(number), token=f"{number}-{TOKEN}", secret=SECRET)

@@ -7,7 +7,7 @@ from django.apps.registry import Apps
 from django.db import connection, models
 from django.test import override_settings
 
-from django_twitter_oauth import fields
+from django_twitter_oauth import fields, rotation
 from django_twitter_oauth.models import AccessToken, RequestToken
 from tests.utils import make_token, make_user
 
@@ -66,7 +66,7 @@ def under(key: str, value: bytes | None) -> bool:
     """Whether ``value`` was encrypted with ``key``."""
     with override_settings(FERNET_KEYS=[key]):
         primary = fields.build_fernet(primary_only=True)
-        return value is not None and fields._readable_by(primary, value)
+        return value is not None and rotation._readable_by(primary, value)
 
 
 @pytest.mark.django_db
@@ -77,13 +77,13 @@ def test_reencrypt_rotates_in_batches_from_after_pk() -> None:
         for n in range(1, 6)
     ]
     before = stored(AccessToken)
-    batches: list[fields.Rotation] = []
+    batches: list[rotation.Rotation] = []
     with override_settings(FERNET_KEYS=[NEW, OLD]):
-        result = fields.reencrypt(
+        result = rotation.reencrypt(
             AccessToken, batch_size=2, after_pk=tokens[0].pk, on_batch=batches.append
         )
     # The total carries no primary keys (memory stays flat); each batch has its own.
-    assert result == fields.Rotation(rotated=4)
+    assert result == rotation.Rotation(rotated=4)
     assert [batch.rotated_pks for batch in batches] == [
         [tokens[1].pk, tokens[2].pk],
         [tokens[3].pk, tokens[4].pk],
@@ -101,9 +101,9 @@ def test_reencrypt_rotates_in_batches_from_after_pk() -> None:
 def test_reencrypt_without_on_batch_and_nothing_to_do() -> None:
     make_token()
     with override_settings(FERNET_KEYS=[OLD, NEW]):
-        result = fields.reencrypt(AccessToken)
+        result = rotation.reencrypt(AccessToken)
     assert (result.rotated, result.current) == (0, 1)
-    assert fields.reencrypt(RequestToken) == fields.Rotation()
+    assert rotation.reencrypt(RequestToken) == rotation.Rotation()
 
 
 @pytest.mark.django_db
@@ -113,7 +113,7 @@ def test_reencrypt_counts_a_row_with_one_unreadable_column_as_unreadable() -> No
         AccessToken.objects.filter(pk=token.pk).update(secret="written-with-a-lost-key")
     before = stored(AccessToken)
     with override_settings(FERNET_KEYS=[NEW, OLD]):
-        result = fields.reencrypt(AccessToken)
+        result = rotation.reencrypt(AccessToken)
     assert (result.rotated, result.unreadable) == (0, 1)
     assert stored(AccessToken) == before
 
@@ -140,7 +140,7 @@ def test_reencrypt_null_columns() -> None:
         first_only = Nullable._default_manager.create(first="one")
         second_only = Nullable._default_manager.create(second="two")
         with override_settings(FERNET_KEYS=[NEW, OLD]):
-            result = fields.reencrypt(Nullable)
+            result = rotation.reencrypt(Nullable)
             rows = {row.pk: (row.first, row.second) for row in Nullable._default_manager.all()}
         assert (result.rotated, result.current, result.changed_meanwhile) == (2, 1, 0)
         assert rows == {

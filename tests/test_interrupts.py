@@ -46,7 +46,7 @@ from cryptography.fernet import MultiFernet
 from django.db import connection, connections, transaction
 from django.test import override_settings
 
-from django_twitter_oauth import fields
+from django_twitter_oauth import fields, rotation
 from django_twitter_oauth.models import AccessToken, TokenEvent
 from django_twitter_oauth.revocation import FLUSH_EVERY
 from django_twitter_oauth.testing.provider import (
@@ -571,7 +571,7 @@ def test_key_rotation_killed_then_rerun(tmp_path: Path, signum: int, batches: in
             with override_settings(FERNET_KEYS=[NEW, OLD]):
                 assert {pk: (t, s) for pk, t, s in stored_values()} == values
             under_new = {
-                pk: [fields._readable_by(new_only, value) for value in row]
+                pk: [rotation._readable_by(new_only, value) for value in row]
                 for pk, row in ciphertexts(AccessToken).items()
             }
             rotated = {pk for pk, readable in under_new.items() if all(readable)}

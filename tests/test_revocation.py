@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -11,7 +12,7 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from pytest_django import DjangoCaptureOnCommitCallbacks
 
-from django_twitter_oauth import revocation, signals
+from django_twitter_oauth import _pool, revocation, signals
 from django_twitter_oauth.client import TwitterClient
 from django_twitter_oauth.exceptions import TokenDecryptionError
 from django_twitter_oauth.models import AccessToken, TokenEvent
@@ -41,7 +42,7 @@ def remaining() -> set[str]:
 
 
 class FakeClock:
-    """Stands in for the ``time`` module in revocation.py: nothing really waits."""
+    """Stands in for the ``time`` module in _pool.py: nothing really waits."""
 
     def __init__(self) -> None:
         self.now = 1000.0
@@ -75,7 +76,7 @@ class ClockEvent(threading.Event):
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     fake_clock = FakeClock()
-    monkeypatch.setattr(revocation, "time", fake_clock)
+    monkeypatch.setattr(_pool, "time", fake_clock)
     return fake_clock
 
 
@@ -92,7 +93,7 @@ def test_revoke_revokes_at_twitter_deletes_records_and_signals_after_commit(
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         report = revocation.revoke(tokens, actor=staff, reason="leaked database")
         assert received["revoked"] == []  # not before the commit
-    assert len(callbacks) == 1
+    assert len(callbacks) == 3  # one robust send per token
     assert report == Report(revoked=3)
     assert report.ok
     assert report.done == 3
@@ -500,6 +501,53 @@ def test_undecryptable_token_is_reported_not_raised(fake_twitter: FakeTwitter) -
     assert [f.reason for f in verified.failed] == [failure.reason]
     assert fake_twitter.calls == []
     assert remaining() == {"1"}
+
+
+def test_iterate_reads_keyset_batches_where_an_unreadable_row_fails_alone(
+    fake_twitter: FakeTwitter,
+) -> None:
+    held(fake_twitter, 1)
+    with override_settings(FERNET_KEYS=["a-key-since-lost"]):
+        held(fake_twitter, 1, start=2)
+    held(fake_twitter, 2, start=3)
+    with CaptureQueriesContext(connection) as queries:
+        report = revocation.revoke(revocation.iterate(AccessToken.objects.all(), 2), workers=1)
+    # 2 + 2 rows, then none; the batch with the lost key is read again, deferred.
+    assert sum(1 for q in queries if re.search(r"LIMIT 2\b", q["sql"])) == 4
+    assert report.revoked == 3
+    [failure] = report.failed
+    assert (failure.twitter_user_id, "FERNET_KEYS" in failure.reason) == ("2", True)
+    assert remaining() == {"2"}
+
+
+def test_id_batches_and_iterate_refuse_a_batch_size_below_one() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        next(revocation.iterate(AccessToken.objects.none(), 0))
+    with pytest.raises(ValueError, match="at least 1"):
+        next(revocation.id_batches(AccessToken.objects.none(), -1))
+
+
+def test_a_failing_receiver_is_logged_and_undoes_nothing(
+    fake_twitter: FakeTwitter,
+    received: dict[str, list[dict[str, Any]]],
+    django_capture_on_commit_callbacks: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(sender: Any, **kwargs: Any) -> None:
+        raise RuntimeError("receiver bug")
+
+    signals.token_revoked.connect(broken, sender=AccessToken)
+    try:
+        held(fake_twitter, 2)
+        with django_capture_on_commit_callbacks(execute=True):
+            report = revocation.revoke(AccessToken.objects.all())
+    finally:
+        signals.token_revoked.disconnect(broken, sender=AccessToken)
+    assert report == Report(revoked=2)
+    assert remaining() == set()
+    assert len(received["revoked"]) == 2  # the other receivers still ran
+    failures = [r for r in caplog.records if r.name == "django_twitter_oauth.signals"]
+    assert [str(r.exc_info[1]) for r in failures if r.exc_info] == ["receiver bug"] * 2
 
 
 def test_report_merge() -> None:

@@ -33,7 +33,8 @@ from django_tasks_db.models import DBTaskResult
 from django_twitter_oauth import tasks
 from django_twitter_oauth.conf import app_settings
 from django_twitter_oauth.models import AccessToken, TokenEvent
-from django_twitter_oauth.tasks import RevocationIncomplete, enqueue_revocation, id_batches
+from django_twitter_oauth.revocation import id_batches
+from django_twitter_oauth.tasks import RevocationIncomplete, enqueue_revocation
 from django_twitter_oauth.testing import FakeTwitter
 from django_twitter_oauth.testing.provider import INVALIDATE_TOKEN, FakeProvider, twitter_error
 from django_twitter_oauth.testing.store import CacheStore

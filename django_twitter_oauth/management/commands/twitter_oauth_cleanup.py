@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import router
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -14,12 +15,16 @@ from django_twitter_oauth.models import RequestToken, TokenEvent
 
 def delete_in_batches(queryset: QuerySet[Any], batch_size: int) -> int:
     """Delete the rows of ``queryset`` ``batch_size`` at a time; return how many."""
+    # Read and delete on the database the router gives the model for writing (the
+    # app's tables may live in a database of their own; a replica may lag).
+    alias = router.db_for_write(queryset.model)
+    queryset = queryset.using(alias)
     deleted = 0
     while True:
         pks = list(queryset.values_list("pk", flat=True)[:batch_size])
         if not pks:
             return deleted
-        count, _ = queryset.model._default_manager.filter(pk__in=pks).delete()
+        count, _ = queryset.model._default_manager.using(alias).filter(pk__in=pks).delete()
         deleted += count
 
 

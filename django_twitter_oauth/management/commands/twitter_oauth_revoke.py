@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -17,6 +18,7 @@ from django.utils import timezone
 from django_twitter_oauth import revocation
 from django_twitter_oauth.conf import ACCESS_LEVELS
 from django_twitter_oauth.models import AccessToken
+from django_twitter_oauth.revocation import iterate
 
 #: Lines of progress when stderr is not a terminal: one every this many seconds.
 PROGRESS_EVERY = 5.0
@@ -35,19 +37,6 @@ def _date(value: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"a date as YYYY-MM-DD, not {value!r}") from None
 
 
-def iterate(queryset: QuerySet[AccessToken], batch_size: int) -> Iterator[AccessToken]:
-    """The tokens of ``queryset`` in primary-key order, ``batch_size`` rows per query:
-    memory stays flat however many there are, and rows deleted meanwhile are fine. A
-    row no key decrypts fails alone (:func:`~django_twitter_oauth.revocation.load`)."""
-    last_pk = 0
-    while True:
-        batch = revocation.load(queryset.filter(pk__gt=last_pk).order_by("pk")[:batch_size])
-        if not batch:
-            return
-        yield from batch
-        last_pk = batch[-1].pk
-
-
 class Command(BaseCommand):
     help = (
         "Revoke Twitter access tokens at Twitter and delete them (or --discard them "
@@ -58,7 +47,11 @@ class Command(BaseCommand):
         select = parser.add_argument_group("selection (combined filters narrow it)")
         select.add_argument("--all", action="store_true", help="Every token.")
         select.add_argument(
-            "--user", action="append", default=[], metavar="USERNAME", help="Repeatable."
+            "--user",
+            action="append",
+            default=[],
+            metavar="USERNAME",
+            help="The user's USERNAME_FIELD value (e.g. username or email). Repeatable.",
         )
         select.add_argument(
             "--stale",
@@ -114,7 +107,9 @@ class Command(BaseCommand):
             )
         queryset = AccessToken.objects.select_related("user")
         if options["user"]:
-            queryset = queryset.filter(user__username__in=options["user"])
+            # The user model's own identifier: a custom one may have no ``username``.
+            username_field = get_user_model().USERNAME_FIELD
+            queryset = queryset.filter(**{f"user__{username_field}__in": options["user"]})
         if options["stale"]:
             queryset = queryset.stale()
         if options["access_level"]:
