@@ -31,6 +31,8 @@ from django_twitter_oauth.models import (
     TokenEvent,
 )
 
+__all__ = ["AccessTokenAdmin", "RequestTokenAdmin", "TokenEventAdmin"]
+
 SECRET_COLUMNS = ("token", "secret")
 
 if TYPE_CHECKING:

@@ -4,6 +4,8 @@ from django.apps import AppConfig
 from django.core import checks
 from django.utils.translation import gettext_lazy as _
 
+__all__ = ["TwitterOAuthConfig"]
+
 
 class TwitterOAuthConfig(AppConfig):
     name = "django_twitter_oauth"

@@ -48,6 +48,8 @@ from django_twitter_oauth.exceptions import (
 )
 from django_twitter_oauth.models import AccessToken, TokenEvent
 
+__all__ = ["Failure", "Report", "VerifyReport", "discard", "load", "revoke", "verify"]
+
 logger = logging.getLogger(__name__)
 
 #: Seconds to wait before the first and second retry of a 5xx or connection error.
