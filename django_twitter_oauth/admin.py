@@ -34,6 +34,8 @@ from django_twitter_oauth.models import (
     TokenEvent,
 )
 
+__all__ = ["AccessTokenAdmin", "RequestTokenAdmin", "TokenEventAdmin"]
+
 SECRET_COLUMNS = ("token", "secret")
 #: Fields no query string may filter on, directly or through a relation: a lookup such
 #: as ``?token__regex=^a`` answers yes or no about a credential, so a staff member who

@@ -6,6 +6,8 @@ from django.core import checks
 from django.db.models.signals import pre_delete
 from django.utils.translation import gettext_lazy as _
 
+__all__ = ["TwitterOAuthConfig"]
+
 
 class TwitterOAuthConfig(AppConfig):
     name = "django_twitter_oauth"

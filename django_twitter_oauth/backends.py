@@ -22,6 +22,8 @@ from django.http import HttpRequest
 
 from django_twitter_oauth.models import AccessToken
 
+__all__ = ["TwitterBackend"]
+
 
 class TwitterBackend(ModelBackend):
     def authenticate(  # type: ignore[override]

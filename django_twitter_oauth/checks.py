@@ -17,6 +17,14 @@ from django.utils.module_loading import import_string
 from django_twitter_oauth.conf import ACCESS_LEVELS, ACCESS_TYPES, OOB, app_settings
 from django_twitter_oauth.fields import build_fernet
 
+__all__ = [
+    "check_backend",
+    "check_encryption",
+    "check_sandbox",
+    "check_sessions",
+    "check_settings",
+]
+
 SESSION_MIDDLEWARE = "django.contrib.sessions.middleware.SessionMiddleware"
 
 

@@ -10,6 +10,8 @@ from typing import Any
 
 from django.conf import settings
 
+__all__ = ["Settings", "app_settings"]
+
 DEFAULT_API_URL = "https://api.twitter.com"
 
 #: Twitter's access levels, as sent in the ``x-access-level`` header.

@@ -8,6 +8,28 @@ from __future__ import annotations
 
 import datetime as dt
 
+__all__ = [
+    "AccessTierError",
+    "AccountConflict",
+    "AuthorizationError",
+    "CallbackNotApproved",
+    "ConfigurationRejected",
+    "ExpiredRequestToken",
+    "ForeignRequestToken",
+    "InvalidCallback",
+    "MalformedResponse",
+    "SignInRefused",
+    "TokenDecryptionError",
+    "TokenInvalid",
+    "TwitterError",
+    "TwitterOAuthError",
+    "TwitterRateLimited",
+    "TwitterRejected",
+    "TwitterUnavailable",
+    "UnknownAccount",
+    "UnknownRequestToken",
+]
+
 
 class TwitterOAuthError(Exception):
     """Base class of every exception this app raises on purpose."""

@@ -48,6 +48,22 @@ from django_twitter_oauth.exceptions import (
 )
 from django_twitter_oauth.models import AccessToken, RequestToken, TokenEvent
 
+__all__ = [
+    "Begun",
+    "Completed",
+    "Disconnected",
+    "begin",
+    "begin_pin",
+    "callback_url",
+    "complete",
+    "complete_pin",
+    "deny",
+    "disconnect",
+    "find_pending",
+    "pin_authorization_url",
+    "safe_next",
+]
+
 logger = logging.getLogger(__name__)
 
 FLOW_KEY_SESSION = "_twitter_oauth_flow_key"

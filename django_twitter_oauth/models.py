@@ -21,6 +21,15 @@ if TYPE_CHECKING:
     from requests_oauthlib import OAuth1Session
     from typing_extensions import Self
 
+__all__ = [
+    "AccessLevel",
+    "AccessToken",
+    "AccessTokenQuerySet",
+    "RequestToken",
+    "RequestTokenQuerySet",
+    "TokenEvent",
+]
+
 
 class AccessLevel(models.TextChoices):
     """Twitter's permission levels, as its ``x-access-level`` header spells them."""

@@ -48,6 +48,8 @@ from django_twitter_oauth.conf import app_settings
 from django_twitter_oauth.exceptions import TokenDecryptionError
 from django_twitter_oauth.models import AccessToken, TokenEvent
 
+__all__ = ["Failure", "Report", "VerifyReport", "discard", "load", "revoke", "verify"]
+
 logger = logging.getLogger(__name__)
 
 _Row = TypeVar("_Row")

@@ -12,6 +12,14 @@ from typing import Any
 from django.db import transaction
 from django.dispatch import Signal
 
+__all__ = [
+    "authorization_completed",
+    "authorization_denied",
+    "authorization_failed",
+    "token_discarded",
+    "token_revoked",
+]
+
 logger = logging.getLogger(__name__)
 
 #: A user authorized the app: ``request``, ``user``, ``token``, ``created`` (False

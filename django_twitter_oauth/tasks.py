@@ -29,6 +29,8 @@ except ImportError:  # Django 5.2: the backport, when installed
             'pip install "django-twitter-oauth[tasks]".'
         ) from exc
 
+__all__ = ["RevocationIncomplete", "enqueue_revocation", "revoke_tokens"]
+
 
 class RevocationIncomplete(Exception):  # a task outcome, not a bug: no "Error" suffix
     """Raised by the task when some tokens failed or were left, so the backend records

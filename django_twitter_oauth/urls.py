@@ -6,6 +6,8 @@ from django.urls import path
 
 from django_twitter_oauth import views
 
+__all__ = ["app_name", "urlpatterns"]
+
 app_name = "twitter_oauth"
 
 urlpatterns = [

@@ -33,6 +33,8 @@ from django_twitter_oauth.exceptions import (
 )
 from django_twitter_oauth.models import RequestToken
 
+__all__ = ["begin", "callback", "denied", "disconnect", "pin"]
+
 logger = logging.getLogger(__name__)
 
 View = Callable[..., HttpResponse]

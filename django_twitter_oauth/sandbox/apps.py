@@ -3,6 +3,8 @@ from __future__ import annotations
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
+__all__ = ["SandboxConfig"]
+
 
 class SandboxConfig(AppConfig):
     name = "django_twitter_oauth.sandbox"

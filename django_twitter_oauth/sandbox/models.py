@@ -7,6 +7,9 @@ import secrets
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+# Internal to the sandbox app (reached through its URLs): nothing to import here.
+__all__: list[str] = []
+
 
 def new_user_id() -> str:
     """A Twitter-like numeric id (10 digits, not starting with 0)."""

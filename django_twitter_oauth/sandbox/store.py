@@ -21,6 +21,9 @@ from django_twitter_oauth.conf import app_settings
 from django_twitter_oauth.sandbox.models import SandboxState
 from django_twitter_oauth.testing.store import CacheStore, Store
 
+# Internal to the sandbox app (reached through its URLs): nothing to import here.
+__all__: list[str] = []
+
 #: Longest key stored as it is; longer ones (nonces of long tokens) are hashed.
 MAX_KEY = 255
 

@@ -4,6 +4,8 @@ from django.urls import path, re_path
 
 from django_twitter_oauth.sandbox import views
 
+__all__ = ["app_name", "urlpatterns"]
+
 app_name = "twitter_oauth_sandbox"
 
 urlpatterns = [

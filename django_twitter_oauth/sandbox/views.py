@@ -40,6 +40,9 @@ from django_twitter_oauth.testing.provider import (
     twitter_error,
 )
 
+# Internal to the sandbox app (reached through its URLs): nothing to import here.
+__all__: list[str] = []
+
 View = Callable[..., HttpResponse]
 
 #: Twitter's rule for screen names.

@@ -7,6 +7,8 @@ from typing import Any
 from django import template
 from django.utils.translation import gettext_lazy as _
 
+__all__ = ["twitter_oauth_button"]
+
 register = template.Library()
 
 

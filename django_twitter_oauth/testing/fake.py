@@ -28,6 +28,8 @@ from django_twitter_oauth.testing.provider import (
     twitter_error,
 )
 
+__all__ = ["FakeCall", "FakeTwitter"]
+
 #: Every method ``responses`` can intercept: a wrong one gets Twitter's 404, not a
 #: connection error.
 _METHODS = (

@@ -42,6 +42,8 @@ from django_twitter_oauth.conf import (
 )
 from django_twitter_oauth.testing.store import MemoryStore, Store
 
+__all__ = ["ConnectionFault", "FakeProvider", "FakeResponse", "Fault", "TimeoutFault"]
+
 # Endpoint names (paths under api_url), not credentials.
 REQUEST_TOKEN = "oauth/request_token"  # noqa: S105
 ACCESS_TOKEN = "oauth/access_token"  # noqa: S105

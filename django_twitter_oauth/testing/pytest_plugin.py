@@ -13,6 +13,8 @@ import pytest
 
 from django_twitter_oauth.testing.fake import FakeTwitter
 
+__all__ = ["fake_twitter"]
+
 
 @pytest.fixture
 def fake_twitter() -> Iterator[FakeTwitter]:

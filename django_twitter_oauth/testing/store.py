@@ -13,6 +13,8 @@ import threading
 import time
 from typing import Any, Protocol
 
+__all__ = ["CacheStore", "MemoryStore", "Store"]
+
 
 class Store(Protocol):
     def get(self, kind: str, key: str) -> Any: ...
