@@ -23,6 +23,9 @@ from django.db import router
 from django_twitter_oauth import revocation
 from django_twitter_oauth.models import AccessToken
 
+# Nothing to import: the receiver is connected by the app itself.
+__all__: list[str] = []
+
 logger = logging.getLogger(__name__)
 
 #: The reason recorded in each TokenEvent and sent with the signals.

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 else:
     from fernet_fields import EncryptedTextField as _FernetTextField
 
-__all__ = ["EncryptedTextField", "Rotation", "reencrypt"]
+__all__ = ["EncryptedTextField"]
 
 _KEY_SETTINGS = frozenset({"FERNET_KEYS", "FERNET_USE_HKDF", "SECRET_KEY"})
 _fernet: MultiFernet | None = None

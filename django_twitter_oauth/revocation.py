@@ -48,7 +48,17 @@ from django_twitter_oauth.conf import app_settings
 from django_twitter_oauth.exceptions import TokenDecryptionError
 from django_twitter_oauth.models import AccessToken, TokenEvent
 
-__all__ = ["Failure", "Report", "VerifyReport", "discard", "load", "revoke", "verify"]
+__all__ = [
+    "Failure",
+    "Report",
+    "VerifyReport",
+    "discard",
+    "id_batches",
+    "iterate",
+    "load",
+    "revoke",
+    "verify",
+]
 
 logger = logging.getLogger(__name__)
 

@@ -21,6 +21,8 @@ from django.utils import timezone
 from django_twitter_oauth.fields import EncryptedTextField, _fernets, build_fernet
 from django_twitter_oauth.models import AccessToken, RequestToken, TokenEvent
 
+__all__ = ["Rotation", "reencrypt", "rotate_keys"]
+
 #: Tokens per INSERT of events: well below any database's limit on parameters.
 EVENTS_PER_INSERT = 500
 #: The models rotated, in this order.
@@ -210,7 +212,7 @@ def rotate_keys(
     batch_size: int = 500,
     progress: Callable[[type[models.Model], Rotation], None] | None = None,
 ) -> dict[type[models.Model], Rotation]:
-    """Re-encrypt every access token and pending request token (:data:`MODELS`) with
+    """Re-encrypt every access token and pending request token (the models in ``MODELS``) with
     the first key of FERNET_KEYS; return what was done, by model. ``progress`` gets the
     model and its running totals after each batch. Raises TypeError or ValueError
     before touching anything when FERNET_KEYS cannot be used."""
