@@ -24,8 +24,8 @@ import dj_database_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "example_project"))
 
-from example.settings import *  # noqa: E402, F403
-from example.settings import INSTALLED_APPS  # noqa: E402
+from example.settings import *  # noqa: F403
+from example.settings import INSTALLED_APPS
 
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1"]

@@ -92,7 +92,7 @@ def quickstart_site(tmp_path: Path) -> Iterator[str]:
     }
     env.update(
         TWITTER_OAUTH_CONSUMER_KEY="sandbox",
-        TWITTER_OAUTH_CONSUMER_SECRET="sandbox",  # noqa: S106
+        TWITTER_OAUTH_CONSUMER_SECRET="sandbox",
         FERNET_KEY="quickstart-test-fernet-key-0123456789",
         PYTHONUNBUFFERED="1",
         # The checkout's package, as `pip install -e` would give it.
@@ -100,7 +100,7 @@ def quickstart_site(tmp_path: Path) -> Iterator[str]:
     )
 
     def run(*args: str) -> None:
-        done = subprocess.run(  # noqa: S603
+        done = subprocess.run(
             [sys.executable, *args],
             cwd=tmp_path / "mysite",
             env=env,
@@ -111,7 +111,7 @@ def quickstart_site(tmp_path: Path) -> Iterator[str]:
         )
         assert done.returncode == 0, done.stdout + done.stderr
 
-    subprocess.run(  # noqa: S603
+    subprocess.run(
         [sys.executable, "-m", "django", "startproject", "mysite"],
         cwd=tmp_path,
         env=env,
@@ -127,7 +127,7 @@ def quickstart_site(tmp_path: Path) -> Iterator[str]:
             file.write("\n" + code)
     run("manage.py", "check", "--fail-level", "WARNING")
     run("manage.py", "migrate", "--noinput")
-    server = subprocess.Popen(  # noqa: S603
+    server = subprocess.Popen(
         [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
         cwd=project,
         env=env,
