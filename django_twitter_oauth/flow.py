@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import hashlib
 import logging
 import secrets
 import urllib.parse
@@ -46,7 +45,7 @@ from django_twitter_oauth.exceptions import (
     UnknownAccount,
     UnknownRequestToken,
 )
-from django_twitter_oauth.models import AccessToken, RequestToken, TokenEvent
+from django_twitter_oauth.models import AccessToken, RequestToken, TokenEvent, hash_token
 
 logger = logging.getLogger(__name__)
 
@@ -119,10 +118,6 @@ def _well_formed(value: str) -> bool:
     return bool(value) and len(value) <= MAX_PARAMETER and value.isascii() and value.isprintable()
 
 
-def _hash(flow_key: str) -> str:
-    return hashlib.sha256(flow_key.encode()).hexdigest()
-
-
 def _flow_key_hash(session: SessionBase, *, create: bool) -> str:
     key = session.get(FLOW_KEY_SESSION)
     if not isinstance(key, str):
@@ -130,7 +125,7 @@ def _flow_key_hash(session: SessionBase, *, create: bool) -> str:
             return ""
         key = secrets.token_urlsafe(32)
         session[FLOW_KEY_SESSION] = key
-    return _hash(key)
+    return hash_token(key)
 
 
 def _user(request: HttpRequest) -> Any:
@@ -190,7 +185,7 @@ def _start(
     twitter = TwitterClient()
     result = twitter.fetch_request_token(callback, access_type)
     RequestToken.objects.create(
-        token=result.token,
+        token_hash=hash_token(result.token),
         secret=result.secret,
         flow_key_hash=flow_key_hash,
         user=user,
@@ -215,7 +210,7 @@ def begin_pin(
     flow_key = secrets.token_urlsafe(32)
     begun = _start(
         user=user,
-        flow_key_hash=_hash(flow_key),
+        flow_key_hash=hash_token(flow_key),
         callback=OOB,
         access_type=access_type or app_settings.ACCESS_TYPE,
         force_login=force_login,
@@ -235,7 +230,7 @@ def find_pending(request: HttpRequest, oauth_token: str) -> RequestToken:
 def _find(oauth_token: str, flow_key_hash: str, user: Any) -> RequestToken:
     if not _well_formed(oauth_token):
         raise InvalidCallback()
-    found = RequestToken.objects.filter(token=oauth_token).first()
+    found = RequestToken.objects.filter(token_hash=hash_token(oauth_token)).first()
     if found is None:
         raise UnknownRequestToken()
     if not flow_key_hash or not secrets.compare_digest(flow_key_hash, found.flow_key_hash):
@@ -280,7 +275,9 @@ def complete(request: HttpRequest, oauth_token: str, verifier: str) -> Completed
         # Begun while sign-in was on; it has been switched off since.
         raise SignInRefused(SIGN_IN_OFF)
     connect_user = _user(request) if pending.user_id is not None else None
-    return _exchange(request, pending, verifier, connect_user, app_settings.ACCESS_TYPE)
+    return _exchange(
+        request, pending, oauth_token, verifier, connect_user, app_settings.ACCESS_TYPE
+    )
 
 
 def complete_pin(
@@ -292,20 +289,23 @@ def complete_pin(
     sent with ``request=None``."""
     if not _well_formed(pin):
         raise InvalidCallback()
-    pending = _claim(_find(oauth_token, _hash(flow_key), user))
-    return _exchange(None, pending, pin, user, access_type or app_settings.ACCESS_TYPE)
+    pending = _claim(_find(oauth_token, hash_token(flow_key), user))
+    return _exchange(
+        None, pending, oauth_token, pin, user, access_type or app_settings.ACCESS_TYPE
+    )
 
 
 def _exchange(
     request: HttpRequest | None,
     pending: RequestToken,
+    oauth_token: str,
     verifier: str,
     connect_user: Any,
     access_type: str | None,
 ) -> Completed:
     twitter = TwitterClient()
     asked_at = timezone.now()
-    result = twitter.fetch_access_token(pending.token, pending.secret, verifier)
+    result = twitter.fetch_access_token(oauth_token, pending.secret, verifier)
     twitter_user_id, screen_name, access_level = (
         result.user_id,
         result.screen_name,
@@ -483,7 +483,9 @@ def deny(request: HttpRequest, oauth_token: str) -> str:
     """
     flow_key_hash = _flow_key_hash(request.session, create=False)
     pending = (
-        RequestToken.objects.filter(token=oauth_token, flow_key_hash=flow_key_hash).first()
+        RequestToken.objects.filter(
+            token_hash=hash_token(oauth_token), flow_key_hash=flow_key_hash
+        ).first()
         if flow_key_hash and _well_formed(oauth_token)
         else None
     )

@@ -206,19 +206,21 @@ def pin(request: HttpRequest) -> HttpResponse:
             request.POST.get("oauth_token", ""),
             "".join(request.POST.get("pin", "").split()),
         )
+    # The browser brings the request token; only its hash is stored.
+    oauth_token = request.GET.get("oauth_token", "")
     try:
-        pending = flow.find_pending(request, request.GET.get("oauth_token", ""))
+        flow.find_pending(request, oauth_token)
     except TwitterOAuthError as exc:
         return _error_page(request, exc)
     authorization_url = flow.pin_authorization_url(
-        pending.token,
+        oauth_token,
         force_login=_flag(request.GET.get("force_login")),
         screen_name=request.GET.get("screen_name", "")[:50],
     )
     return render(
         request,
         "twitter_oauth/pin.html",
-        {"oauth_token": pending.token, "authorization_url": authorization_url},
+        {"oauth_token": oauth_token, "authorization_url": authorization_url},
     )
 
 

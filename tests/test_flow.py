@@ -24,7 +24,7 @@ from django_twitter_oauth.exceptions import (
     UnknownAccount,
     UnknownRequestToken,
 )
-from django_twitter_oauth.models import AccessToken, RequestToken
+from django_twitter_oauth.models import AccessToken, RequestToken, hash_token
 from django_twitter_oauth.testing import FakeTwitter
 from tests.utils import make_request, make_token, make_user
 
@@ -79,7 +79,9 @@ def test_begin_stores_a_pending_authorization(fake_twitter: FakeTwitter) -> None
     request = make_request(alice)
     begun = flow.begin(request, next_url="/after/")
     pending = RequestToken.objects.get()
-    assert pending.token == begun.oauth_token
+    # Only a hash of the request token is stored: nothing at rest rebuilds it.
+    assert pending.token_hash == hashlib.sha256(begun.oauth_token.encode()).hexdigest()
+    assert begun.oauth_token not in str(RequestToken.objects.values().get())
     assert pending.secret == at_twitter(fake_twitter, begun.oauth_token)["secret"]
     assert (pending.user, pending.next_url) == (alice, "/after/")
     # Bound to a hash of the random flow key in the session, not to the session key.
@@ -503,7 +505,9 @@ def test_deny_forgets_this_browsers_pending_authorization(fake_twitter: FakeTwit
     assert flow.deny(make_request(session=session), "") == ""
     assert RequestToken.objects.count() == 2
     assert flow.deny(make_request(session=session), oauth_token) == "/after/"
-    assert list(RequestToken.objects.values_list("token", flat=True)) == [other_token]
+    assert list(RequestToken.objects.values_list("token_hash", flat=True)) == [
+        hash_token(other_token)
+    ]
     assert len(fake_twitter.calls) == calls
 
 

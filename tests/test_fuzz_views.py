@@ -46,7 +46,7 @@ from hypothesis import strategies as st
 from pytest_django import Settings as DjangoSettings
 
 from django_twitter_oauth.conf import app_settings
-from django_twitter_oauth.models import AccessToken, RequestToken, TokenEvent
+from django_twitter_oauth.models import AccessToken, RequestToken, TokenEvent, hash_token
 from django_twitter_oauth.testing import FakeTwitter
 from tests.utils import SECRET, TOKEN, make_token, make_user
 
@@ -694,7 +694,7 @@ def test_begin(fake_twitter: FakeTwitter) -> None:
                 location = response["Location"]
                 prefix = "/twitter/pin/?" if oob else "https://api.twitter.com/oauth/"
                 assert location.startswith(prefix)
-                assert query_of(location)["oauth_token"] == token.token
+                assert hash_token(query_of(location)["oauth_token"]) == token.token_hash
                 assert query_of(location).get("screen_name", "") == screen_name
                 return
             assert created(before) == {}
@@ -810,7 +810,7 @@ def through_the_flow(
     response = client.post("/twitter/begin/", **body)
     check(test, response, 302)
     oauth_token = query_of(response["Location"])["oauth_token"]
-    kept = RequestToken.objects.get(token=oauth_token).next_url
+    kept = RequestToken.objects.get(token_hash=hash_token(oauth_token)).next_url
     assert kept in ("", sent["next"])
     if cancel:
         response = client.get(fake_twitter.deny(oauth_token))

@@ -37,7 +37,7 @@ from django_twitter_oauth.exceptions import (
     TwitterUnavailable,
     UnknownRequestToken,
 )
-from django_twitter_oauth.models import AccessToken, RequestToken, TokenEvent
+from django_twitter_oauth.models import AccessToken, RequestToken, TokenEvent, hash_token
 from django_twitter_oauth.testing import FakeTwitter
 from django_twitter_oauth.testing.provider import CALLBACK_NOT_APPROVED, JSON, twitter_error
 from tests.utils import SECRET, TOKEN, SignalRecorder, make_token, make_user
@@ -326,7 +326,9 @@ def test_begin_options_reach_twitter(
 ) -> None:
     url = start(client, **data)
     assert url.startswith(f"https://api.twitter.com/{path}?")
-    assert query(url) == {"oauth_token": RequestToken.objects.get().token, **params}
+    oauth_token = query(url)["oauth_token"]
+    assert RequestToken.objects.get().token_hash == hash_token(oauth_token)
+    assert query(url) == {"oauth_token": oauth_token, **params}
 
 
 def test_begin_refuses_a_long_screen_name(
