@@ -4,11 +4,12 @@ The views and the ``twitter_oauth_connect`` command both use this module. It tal
 to Twitter only through :mod:`django_twitter_oauth.client` and writes only through
 the models; signals go out after the transaction commits.
 
-Binding a pending authorization to the browser that started it: the session holds a
-random *flow key*; each :class:`~django_twitter_oauth.models.RequestToken` stores a
-hash of it. The session key itself is not used because it changes at login, and one
-flow key serves every flow in flight, so two tabs (or a login in another tab) do not
-break each other.
+Binding a pending authorization to the browser that started it: a signed cookie
+(:data:`FLOW_COOKIE`) holds a random *flow key*; each
+:class:`~django_twitter_oauth.models.RequestToken` stores a hash of it. Not the
+session: an anonymous begin then writes no session row, and neither a login (which
+rotates the session key) nor a logout (which flushes the session) ends a flow in
+flight. One flow key serves every flow in flight, so two tabs do not break each other.
 """
 
 from __future__ import annotations
@@ -16,16 +17,16 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
+import os
 import secrets
 import urllib.parse
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.contrib.sessions.backends.base import SessionBase
 from django.db import IntegrityError, transaction
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.encoding import iri_to_uri
@@ -45,11 +46,20 @@ from django_twitter_oauth.exceptions import (
     UnknownAccount,
     UnknownRequestToken,
 )
-from django_twitter_oauth.models import AccessToken, RequestToken, TokenEvent, hash_token
+from django_twitter_oauth.models import (
+    AccessToken,
+    RequestToken,
+    TokenEvent,
+    hash_token,
+)
 
 logger = logging.getLogger(__name__)
 
-FLOW_KEY_SESSION = "_twitter_oauth_flow_key"
+#: The signed cookie that holds the browser's flow key (HttpOnly, SameSite=Lax, Secure
+#: on HTTPS, scoped to the app's URL prefix, Max-Age TWITTER_OAUTH_REQUEST_TOKEN_TTL).
+FLOW_COOKIE = "twitter_oauth_flow"
+#: The salt of its signature (django.core.signing), so no other signed value passes.
+FLOW_COOKIE_SALT = "django_twitter_oauth.flow"
 #: Longest oauth_token / oauth_verifier accepted from the browser.
 MAX_PARAMETER = 255
 #: Longest ``next`` URL kept, counted percent-encoded as it goes into a Location header
@@ -65,11 +75,15 @@ REVOKED_MEANWHILE = (
 
 @dataclass(frozen=True)
 class Begun:
-    """A started authorization: where to send the browser."""
+    """A started authorization: where to send the browser. ``flow_key`` is the key
+    this browser's flow cookie must hold (:func:`set_flow_cookie`; the same one when
+    the browser already had a valid cookie, set again so its Max-Age covers this
+    flow), or ``""`` from :func:`begin_pin` (the terminal holds the key instead)."""
 
     authorization_url: str
-    oauth_token: str
+    oauth_token: str = field(repr=False)
     oob: bool
+    flow_key: str = field(default="", repr=False)
 
     @property
     def authorization_params(self) -> dict[str, str]:
@@ -118,14 +132,52 @@ def _well_formed(value: str) -> bool:
     return bool(value) and len(value) <= MAX_PARAMETER and value.isascii() and value.isprintable()
 
 
-def _flow_key_hash(session: SessionBase, *, create: bool) -> str:
-    key = session.get(FLOW_KEY_SESSION)
-    if not isinstance(key, str):
-        if not create:
-            return ""
-        key = secrets.token_urlsafe(32)
-        session[FLOW_KEY_SESSION] = key
-    return hash_token(key)
+def flow_key(request: HttpRequest, *, fresh: bool = False) -> str | None:
+    """This browser's flow key, from its signed cookie: None when it has none, or one
+    that is forged or tampered with. ``fresh``: None too when it was set longer than
+    TWITTER_OAUTH_REQUEST_TOKEN_TTL ago (a new flow then gets a new key).
+
+    The cookie is set again at every begin, so its age never exceeds that of the
+    newest pending authorization bound to it: a callback with an older cookie meets
+    only expired rows, and is told so (410), not that it is another browser (403).
+    """
+    key = request.get_signed_cookie(
+        FLOW_COOKIE,
+        default=None,
+        salt=FLOW_COOKIE_SALT,
+        max_age=app_settings.REQUEST_TOKEN_TTL if fresh else None,
+    )
+    return key if key is not None and _well_formed(key) else None
+
+
+def _flow_key_hash(request: HttpRequest) -> str:
+    key = flow_key(request)
+    return hash_token(key) if key is not None else ""
+
+
+def cookie_path() -> str:
+    """The app's URL prefix (``/twitter/`` for ``path("twitter/", include(...))``): the
+    flow cookie goes only to the app's own views."""
+    prefix = os.path.commonprefix(
+        [reverse(f"twitter_oauth:{name}") for name in ("begin", "callback", "pin")]
+    )
+    return prefix[: prefix.rfind("/") + 1]
+
+
+def set_flow_cookie(response: HttpResponse, request: HttpRequest, key: str) -> None:
+    """Give the browser its flow key: signed, HttpOnly, SameSite=Lax (the callback is a
+    top-level GET from Twitter), Secure on HTTPS, for the app's URLs only, kept as long
+    as a pending authorization is usable."""
+    response.set_signed_cookie(
+        FLOW_COOKIE,
+        key,
+        salt=FLOW_COOKIE_SALT,
+        max_age=app_settings.REQUEST_TOKEN_TTL,
+        path=cookie_path(),
+        secure=request.is_secure(),
+        httponly=True,
+        samesite="Lax",
+    )
 
 
 def _user(request: HttpRequest) -> Any:
@@ -159,9 +211,11 @@ def begin(
     user = _user(request)
     if user is None and not app_settings.SIGN_IN:
         raise SignInRefused(SIGN_IN_OFF)
-    return _start(
+    # Several flows in flight share one key: a browser's valid cookie is reused.
+    key = flow_key(request, fresh=True) or secrets.token_urlsafe(32)
+    begun = _start(
         user=user,
-        flow_key_hash=_flow_key_hash(request.session, create=True),
+        flow_key_hash=hash_token(key),
         callback=callback_url(request),
         access_type=app_settings.ACCESS_TYPE,
         next_url=next_url,
@@ -169,6 +223,7 @@ def begin(
         screen_name=screen_name,
         authorize=authorize,
     )
+    return replace(begun, flow_key=key)
 
 
 def _start(
@@ -207,15 +262,15 @@ def begin_pin(
     """The PIN flow for a terminal (``twitter_oauth_connect``): a request token with
     ``oob`` for ``user``. Returns where to send the user and the flow key that
     :func:`complete_pin` needs (the terminal holds it instead of a session)."""
-    flow_key = secrets.token_urlsafe(32)
+    key = secrets.token_urlsafe(32)
     begun = _start(
         user=user,
-        flow_key_hash=hash_token(flow_key),
+        flow_key_hash=hash_token(key),
         callback=OOB,
         access_type=access_type or app_settings.ACCESS_TYPE,
         force_login=force_login,
     )
-    return begun, flow_key
+    return begun, key
 
 
 def find_pending(request: HttpRequest, oauth_token: str) -> RequestToken:
@@ -224,7 +279,7 @@ def find_pending(request: HttpRequest, oauth_token: str) -> RequestToken:
     Raises InvalidCallback (malformed), UnknownRequestToken (none, or used),
     ForeignRequestToken (another browser's, or started by another signed-in user).
     """
-    return _find(oauth_token, _flow_key_hash(request.session, create=False), _user(request))
+    return _find(oauth_token, _flow_key_hash(request), _user(request))
 
 
 def _find(oauth_token: str, flow_key_hash: str, user: Any) -> RequestToken:
@@ -290,9 +345,7 @@ def complete_pin(
     if not _well_formed(pin):
         raise InvalidCallback()
     pending = _claim(_find(oauth_token, hash_token(flow_key), user))
-    return _exchange(
-        None, pending, oauth_token, pin, user, access_type or app_settings.ACCESS_TYPE
-    )
+    return _exchange(None, pending, oauth_token, pin, user, access_type or app_settings.ACCESS_TYPE)
 
 
 def _exchange(
@@ -481,7 +534,7 @@ def deny(request: HttpRequest, oauth_token: str) -> str:
 
     Only this browser's own pending authorization is removed.
     """
-    flow_key_hash = _flow_key_hash(request.session, create=False)
+    flow_key_hash = _flow_key_hash(request)
     pending = (
         RequestToken.objects.filter(
             token_hash=hash_token(oauth_token), flow_key_hash=flow_key_hash

@@ -157,8 +157,11 @@ def begin(request: HttpRequest) -> HttpResponse:
                 **{k: v for k, v in begun.authorization_params.items() if k != "oauth_token"},
             }
         )
-        return HttpResponseRedirect(f"{reverse('twitter_oauth:pin')}?{query}")
-    return HttpResponseRedirect(begun.authorization_url)
+        response = HttpResponseRedirect(f"{reverse('twitter_oauth:pin')}?{query}")
+    else:
+        response = HttpResponseRedirect(begun.authorization_url)
+    flow.set_flow_cookie(response, request, begun.flow_key)
+    return response
 
 
 def _finish(request: HttpRequest, oauth_token: str, verifier: str) -> HttpResponse:

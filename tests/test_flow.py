@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
-from django.contrib.sessions.backends.db import SessionStore
 from django.db import IntegrityError
 from django.test import override_settings
 from django.utils import timezone
@@ -26,7 +25,7 @@ from django_twitter_oauth.exceptions import (
 )
 from django_twitter_oauth.models import AccessToken, RequestToken, hash_token
 from django_twitter_oauth.testing import FakeTwitter
-from tests.utils import make_request, make_token, make_user
+from tests.utils import browser, make_request, make_token, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -84,8 +83,9 @@ def test_begin_stores_a_pending_authorization(fake_twitter: FakeTwitter) -> None
     assert begun.oauth_token not in str(RequestToken.objects.values().get())
     assert pending.secret == at_twitter(fake_twitter, begun.oauth_token)["secret"]
     assert (pending.user, pending.next_url) == (alice, "/after/")
-    # Bound to a hash of the random flow key in the session, not to the session key.
-    flow_key = request.session[flow.FLOW_KEY_SESSION]
+    # Bound to a hash of the random flow key the browser keeps in a signed cookie.
+    flow_key = begun.flow_key
+    assert flow.flow_key(make_request(cookies=browser(flow_key))) == flow_key
     assert pending.flow_key_hash == hashlib.sha256(flow_key.encode()).hexdigest()
     assert flow_key not in pending.flow_key_hash
     assert begun.authorization_url == (
@@ -100,11 +100,8 @@ def test_begin_stores_a_pending_authorization(fake_twitter: FakeTwitter) -> None
 
 
 def test_several_flows_share_the_flow_key(fake_twitter: FakeTwitter) -> None:
-    request = make_request()
-    flow.begin(request)
-    key = request.session[flow.FLOW_KEY_SESSION]
-    flow.begin(request)
-    assert request.session[flow.FLOW_KEY_SESSION] == key
+    key = flow.begin(make_request()).flow_key
+    assert flow.begin(make_request(cookies=browser(key))).flow_key == key
     hashes = set(RequestToken.objects.values_list("flow_key_hash", flat=True))
     assert len(hashes) == 1
     assert RequestToken.objects.count() == 2
@@ -184,17 +181,15 @@ def test_find_pending_refuses_malformed_tokens(oauth_token: str) -> None:
 
 
 def test_find_pending_refuses_unknown_tokens(fake_twitter: FakeTwitter) -> None:
-    request = make_request()
-    flow.begin(request)
+    begun = flow.begin(make_request())
     with pytest.raises(UnknownRequestToken) as excinfo:
-        flow.find_pending(request, "a" * 255)
+        flow.find_pending(make_request(cookies=browser(begun.flow_key)), "a" * 255)
     assert excinfo.value.status_code == 400
 
 
 def test_find_pending_refuses_another_browser(fake_twitter: FakeTwitter) -> None:
     begun = flow.begin(make_request())
-    other = make_request()
-    other.session[flow.FLOW_KEY_SESSION] = "another-browser's-key"
+    other = make_request(cookies=browser("another-browsers-key"))
     for request in (make_request(), other):
         with pytest.raises(ForeignRequestToken) as excinfo:
             flow.find_pending(request, begun.oauth_token)
@@ -206,13 +201,13 @@ def test_find_pending_refuses_another_or_no_user_in_connect_mode(
     fake_twitter: FakeTwitter,
 ) -> None:
     alice, bob = make_user("alice"), make_user("bob")
-    session = SessionStore()
-    begun = flow.begin(make_request(alice, session=session))
+    begun = flow.begin(make_request(alice))
+    cookies = browser(begun.flow_key)
     # Same browser (same flow key), but the user changed or logged out.
     for user in (bob, None):
         with pytest.raises(ForeignRequestToken):
-            flow.find_pending(make_request(user, session=session), begun.oauth_token)
-    assert flow.find_pending(make_request(alice, session=session), begun.oauth_token).user == alice
+            flow.find_pending(make_request(user, cookies=cookies), begun.oauth_token)
+    assert flow.find_pending(make_request(alice, cookies=cookies), begun.oauth_token).user == alice
 
 
 def test_pin_authorization_url(fake_twitter: FakeTwitter) -> None:
@@ -228,17 +223,17 @@ def test_pin_authorization_url(fake_twitter: FakeTwitter) -> None:
 # -- complete -------------------------------------------------------------------------------
 
 
-def started(user: User | None = None, **options: Any) -> tuple[SessionStore, str]:
-    """Begin a flow in a new browser; return its session and the request token."""
-    session = SessionStore()
-    return session, flow.begin(make_request(user, session=session), **options).oauth_token
+def started(user: User | None = None, **options: Any) -> tuple[dict[str, str], str]:
+    """Begin a flow in a new browser; return its cookies and the request token."""
+    begun = flow.begin(make_request(user), **options)
+    return browser(begun.flow_key), begun.oauth_token
 
 
 def test_complete_connects(fake_twitter: FakeTwitter) -> None:
     alice = make_user()
-    session, oauth_token = started(alice, next_url="/after/")
+    cookies, oauth_token = started(alice, next_url="/after/")
     verifier = fake_twitter.approve(oauth_token, user_id="42", screen_name="jack")
-    completed = flow.complete(make_request(alice, session=session), oauth_token, verifier)
+    completed = flow.complete(make_request(alice, cookies=cookies), oauth_token, verifier)
     token = AccessToken.objects.get()
     assert completed.token == token
     assert (completed.user, completed.created, completed.next_url) == (alice, True, "/after/")
@@ -252,10 +247,10 @@ def test_complete_connects(fake_twitter: FakeTwitter) -> None:
 
 @override_settings(TWITTER_OAUTH_APP_PERMISSION="read-write-directmessages")
 def test_complete_records_the_app_permission(fake_twitter: FakeTwitter) -> None:
-    session, oauth_token = started()
+    cookies, oauth_token = started()
     verifier = fake_twitter.approve(oauth_token, access_level="read")
     with override_settings(TWITTER_OAUTH_ALLOW_SIGNUP=True):
-        flow.complete(make_request(session=session), oauth_token, verifier)
+        flow.complete(make_request(cookies=cookies), oauth_token, verifier)
     token = AccessToken.objects.get()
     assert (token.access_level, token.app_permission) == ("read", "read-write-directmessages")
 
@@ -263,9 +258,9 @@ def test_complete_records_the_app_permission(fake_twitter: FakeTwitter) -> None:
 def test_complete_signs_in_through_the_backend(fake_twitter: FakeTwitter) -> None:
     alice = make_user()
     make_token(alice, twitter_user_id="42")
-    session, oauth_token = started()
+    cookies, oauth_token = started()
     verifier = fake_twitter.approve(oauth_token, user_id="42")
-    completed = flow.complete(make_request(session=session), oauth_token, verifier)
+    completed = flow.complete(make_request(cookies=cookies), oauth_token, verifier)
     assert (completed.user, completed.created, completed.sign_in) == (alice, False, True)
     assert completed.user.backend == "django_twitter_oauth.backends.TwitterBackend"
 
@@ -287,9 +282,9 @@ def test_complete_asks_verify_credentials_once_when_the_answer_lacks_something(
         override_settings(TWITTER_OAUTH_ACCESS_TYPE=access_type),
         FakeTwitter(**fake_options) as fake,
     ):
-        session, oauth_token = started(alice)
+        cookies, oauth_token = started(alice)
         verifier = fake.approve(oauth_token, user_id="42", screen_name="jack")
-        flow.complete(make_request(alice, session=session), oauth_token, verifier)
+        flow.complete(make_request(alice, cookies=cookies), oauth_token, verifier)
     assert fake.count("1.1/account/verify_credentials.json") == 1
     token = AccessToken.objects.get()
     assert (token.twitter_user_id, token.screen_name, token.access_level) == (
@@ -303,9 +298,9 @@ def test_complete_skips_verify_credentials_when_the_answer_has_everything(
     fake_twitter: FakeTwitter,
 ) -> None:
     alice = make_user()
-    session, oauth_token = started(alice)
+    cookies, oauth_token = started(alice)
     verifier = fake_twitter.approve(oauth_token, access_level="read")
-    flow.complete(make_request(alice, session=session), oauth_token, verifier)
+    flow.complete(make_request(alice, cookies=cookies), oauth_token, verifier)
     assert fake_twitter.count("1.1/account/verify_credentials.json") == 0
     assert AccessToken.objects.get().access_level == "read"
 
@@ -313,30 +308,30 @@ def test_complete_skips_verify_credentials_when_the_answer_has_everything(
 def test_complete_fails_cleanly_when_verify_credentials_fails() -> None:
     alice = make_user()
     with FakeTwitter(include_user_in_access_token=False) as fake:
-        session, oauth_token = started(alice)
+        cookies, oauth_token = started(alice)
         verifier = fake.approve(oauth_token)
         fake.fail("1.1/account/verify_credentials.json", status=503)
         with pytest.raises(TwitterUnavailable):
-            flow.complete(make_request(alice, session=session), oauth_token, verifier)
+            flow.complete(make_request(alice, cookies=cookies), oauth_token, verifier)
     assert not AccessToken.objects.exists()
     assert not RequestToken.objects.exists()
 
 
 @pytest.mark.parametrize("verifier", ["", "v" * 256, "12\x0034"])
 def test_complete_refuses_a_malformed_verifier(fake_twitter: FakeTwitter, verifier: str) -> None:
-    session, oauth_token = started()
+    cookies, oauth_token = started()
     with pytest.raises(InvalidCallback):
-        flow.complete(make_request(session=session), oauth_token, verifier)
+        flow.complete(make_request(cookies=cookies), oauth_token, verifier)
     assert fake_twitter.count("oauth/access_token") == 0
 
 
 def test_complete_consumes_the_request_token_once(fake_twitter: FakeTwitter) -> None:
     alice = make_user()
-    session, oauth_token = started(alice)
+    cookies, oauth_token = started(alice)
     verifier = fake_twitter.approve(oauth_token)
-    flow.complete(make_request(alice, session=session), oauth_token, verifier)
+    flow.complete(make_request(alice, cookies=cookies), oauth_token, verifier)
     with pytest.raises(UnknownRequestToken):
-        flow.complete(make_request(alice, session=session), oauth_token, verifier)
+        flow.complete(make_request(alice, cookies=cookies), oauth_token, verifier)
     assert fake_twitter.count("oauth/access_token") == 1
 
 
@@ -344,7 +339,7 @@ def test_complete_refuses_a_request_token_deleted_meanwhile(
     fake_twitter: FakeTwitter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Another callback with the same token claimed it between the lookup and the claim."""
-    session, oauth_token = started()
+    cookies, oauth_token = started()
     verifier = fake_twitter.approve(oauth_token)
     find_pending = flow.find_pending
 
@@ -355,17 +350,17 @@ def test_complete_refuses_a_request_token_deleted_meanwhile(
 
     monkeypatch.setattr(flow, "find_pending", found_then_claimed_elsewhere)
     with pytest.raises(UnknownRequestToken):
-        flow.complete(make_request(session=session), oauth_token, verifier)
+        flow.complete(make_request(cookies=cookies), oauth_token, verifier)
     assert fake_twitter.count("oauth/access_token") == 0
 
 
 @override_settings(TWITTER_OAUTH_REQUEST_TOKEN_TTL=60)
 def test_complete_refuses_an_expired_request_token(fake_twitter: FakeTwitter) -> None:
-    session, oauth_token = started()
+    cookies, oauth_token = started()
     verifier = fake_twitter.approve(oauth_token)
     RequestToken.objects.update(created_at=timezone.now() - dt.timedelta(seconds=61))
     with pytest.raises(ExpiredRequestToken) as excinfo:
-        flow.complete(make_request(session=session), oauth_token, verifier)
+        flow.complete(make_request(cookies=cookies), oauth_token, verifier)
     assert excinfo.value.status_code == 410
     assert not RequestToken.objects.exists()
     assert fake_twitter.count("oauth/access_token") == 0
@@ -373,10 +368,10 @@ def test_complete_refuses_an_expired_request_token(fake_twitter: FakeTwitter) ->
 
 def test_complete_refuses_sign_in_switched_off_since_begin(fake_twitter: FakeTwitter) -> None:
     make_token(twitter_user_id="42")
-    session, oauth_token = started()
+    cookies, oauth_token = started()
     verifier = fake_twitter.approve(oauth_token, user_id="42")
     with override_settings(TWITTER_OAUTH_SIGN_IN=False), pytest.raises(SignInRefused):
-        flow.complete(make_request(session=session), oauth_token, verifier)
+        flow.complete(make_request(cookies=cookies), oauth_token, verifier)
     assert fake_twitter.count("oauth/access_token") == 0
     assert not RequestToken.objects.exists()
 
@@ -384,10 +379,10 @@ def test_complete_refuses_sign_in_switched_off_since_begin(fake_twitter: FakeTwi
 def test_complete_refuses_an_account_linked_to_another_user(fake_twitter: FakeTwitter) -> None:
     bob_token = make_token(make_user("bob"), twitter_user_id="42")
     alice = make_user("alice")
-    session, oauth_token = started(alice)
+    cookies, oauth_token = started(alice)
     verifier = fake_twitter.approve(oauth_token, user_id="42")
     with pytest.raises(AccountConflict) as excinfo:
-        flow.complete(make_request(alice, session=session), oauth_token, verifier)
+        flow.complete(make_request(alice, cookies=cookies), oauth_token, verifier)
     assert excinfo.value.status_code == 409
     assert AccessToken.objects.get() == bob_token
     assert AccessToken.objects.get().token == bob_token.token
@@ -399,7 +394,7 @@ def test_complete_retries_once_when_the_row_appears_meanwhile(
     """Two callbacks for the same Twitter account (different request tokens) at once: the
     one that loses the INSERT race stores again, and updates the row the other created."""
     alice = make_user()
-    session, oauth_token = started(alice)
+    cookies, oauth_token = started(alice)
     verifier = fake_twitter.approve(oauth_token, user_id="42", screen_name="jack")
     store = flow._store
     attempts: list[dict[str, Any]] = []
@@ -412,7 +407,7 @@ def test_complete_retries_once_when_the_row_appears_meanwhile(
         return store(*args, **kwargs)
 
     monkeypatch.setattr(flow, "_store", lose_the_insert_race)
-    completed = flow.complete(make_request(alice, session=session), oauth_token, verifier)
+    completed = flow.complete(make_request(alice, cookies=cookies), oauth_token, verifier)
     assert len(attempts) == 2
     assert attempts[0] == attempts[1]
     token = AccessToken.objects.get()
@@ -423,22 +418,22 @@ def test_complete_retries_once_when_the_row_appears_meanwhile(
 
 def test_complete_refuses_an_inactive_user(fake_twitter: FakeTwitter) -> None:
     token = make_token(make_user(is_active=False), twitter_user_id="42")
-    session, oauth_token = started()
+    cookies, oauth_token = started()
     verifier = fake_twitter.approve(oauth_token, user_id="42", access_level="read")
     with pytest.raises(SignInRefused, match="disabled"):
-        flow.complete(make_request(session=session), oauth_token, verifier)
+        flow.complete(make_request(cookies=cookies), oauth_token, verifier)
     assert AccessToken.objects.get().access_level == token.access_level
 
 
 @override_settings(TWITTER_OAUTH_ALLOW_SIGNUP=True)
 def test_complete_leaves_nothing_when_no_backend_signs_in(fake_twitter: FakeTwitter) -> None:
-    session, oauth_token = started()
+    cookies, oauth_token = started()
     verifier = fake_twitter.approve(oauth_token, screen_name="jack")
     with (
         override_settings(AUTHENTICATION_BACKENDS=["django.contrib.auth.backends.ModelBackend"]),
         pytest.raises(SignInRefused, match="not available"),
     ):
-        flow.complete(make_request(session=session), oauth_token, verifier)
+        flow.complete(make_request(cookies=cookies), oauth_token, verifier)
     assert not AccessToken.objects.exists()
     assert not User.objects.exists()
 
@@ -462,9 +457,9 @@ def test_sign_up_picks_a_unique_username(
 ) -> None:
     for username in existing:
         make_user(username)
-    session, oauth_token = started()
+    cookies, oauth_token = started()
     verifier = fake_twitter.approve(oauth_token, screen_name="jack")
-    completed = flow.complete(make_request(session=session), oauth_token, verifier)
+    completed = flow.complete(make_request(cookies=cookies), oauth_token, verifier)
     assert completed.signed_up
     assert completed.user.username == expected
     assert not completed.user.has_usable_password()
@@ -477,17 +472,17 @@ def test_sign_up_fits_the_username_field(
 ) -> None:
     monkeypatch.setattr(User._meta.get_field("username"), "max_length", 5)
     make_user("jacks")
-    session, oauth_token = started()
+    cookies, oauth_token = started()
     verifier = fake_twitter.approve(oauth_token, screen_name="jackson")
-    completed = flow.complete(make_request(session=session), oauth_token, verifier)
+    completed = flow.complete(make_request(cookies=cookies), oauth_token, verifier)
     assert completed.user.username == "jac-2"
 
 
 def test_sign_up_is_off_by_default(fake_twitter: FakeTwitter) -> None:
-    session, oauth_token = started()
+    cookies, oauth_token = started()
     verifier = fake_twitter.approve(oauth_token, screen_name="jack")
     with pytest.raises(SignInRefused, match="No account"):
-        flow.complete(make_request(session=session), oauth_token, verifier)
+        flow.complete(make_request(cookies=cookies), oauth_token, verifier)
     assert not User.objects.exists()
     assert not AccessToken.objects.exists()
 
@@ -496,15 +491,15 @@ def test_sign_up_is_off_by_default(fake_twitter: FakeTwitter) -> None:
 
 
 def test_deny_forgets_this_browsers_pending_authorization(fake_twitter: FakeTwitter) -> None:
-    session, oauth_token = started(next_url="/after/")
+    cookies, oauth_token = started(next_url="/after/")
     _, other_token = started()
     calls = len(fake_twitter.calls)
-    assert flow.deny(make_request(session=session), other_token) == ""
+    assert flow.deny(make_request(cookies=cookies), other_token) == ""
     assert flow.deny(make_request(), oauth_token) == ""
-    assert flow.deny(make_request(session=session), "a\x00") == ""
-    assert flow.deny(make_request(session=session), "") == ""
+    assert flow.deny(make_request(cookies=cookies), "a\x00") == ""
+    assert flow.deny(make_request(cookies=cookies), "") == ""
     assert RequestToken.objects.count() == 2
-    assert flow.deny(make_request(session=session), oauth_token) == "/after/"
+    assert flow.deny(make_request(cookies=cookies), oauth_token) == "/after/"
     assert list(RequestToken.objects.values_list("token_hash", flat=True)) == [
         hash_token(other_token)
     ]

@@ -45,6 +45,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from pytest_django import Settings as DjangoSettings
 
+from django_twitter_oauth import flow
 from django_twitter_oauth.conf import app_settings
 from django_twitter_oauth.models import AccessToken, RequestToken, TokenEvent, hash_token
 from django_twitter_oauth.testing import FakeTwitter
@@ -429,7 +430,7 @@ def on_site(url: str) -> bool:
     return resolved.scheme in ("http", "https") and resolved.netloc == "testserver"
 
 
-ALLOWED_COOKIES = {settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME}
+ALLOWED_COOKIES = {settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME, flow.FLOW_COOKIE}
 #: Markup from TRICKY_VALUES that a page may show only escaped.
 MARKUP = ("<script>alert(1)</script>", '"><svg onload=alert(1)>')
 
@@ -486,16 +487,18 @@ def rolled_back() -> Iterator[None]:
 
 
 def browser(session_key: str = "") -> Client:
-    """A new browser, with the session ``session_key`` if given. It raises the view's
-    exception instead of answering 500."""
+    """A new browser, with the cookies ``session_key`` (:func:`session_of`) if given. It
+    raises the view's exception instead of answering 500."""
     client = Client(raise_request_exception=True)
-    if session_key:
-        client.cookies[settings.SESSION_COOKIE_NAME] = session_key
+    for pair in filter(None, session_key.split("; ")):
+        name, _, value = pair.partition("=")
+        client.cookies[name] = value
     return client
 
 
 def session_of(client: Client) -> str:
-    return str(client.cookies[settings.SESSION_COOKIE_NAME].value)
+    """The browser's cookies (its session and its flow cookie), as one string."""
+    return "; ".join(f"{name}={morsel.value}" for name, morsel in sorted(client.cookies.items()))
 
 
 def signed_in(user: User) -> str:

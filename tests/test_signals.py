@@ -9,7 +9,6 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
-from django.contrib.sessions.backends.db import SessionStore
 from django.db import transaction
 from django.dispatch import Signal
 
@@ -21,6 +20,7 @@ from tests.utils import (
     SIGNAL_NAMES,
     TOKEN,
     SignalRecorder,
+    browser,
     make_request,
     make_token,
     make_user,
@@ -43,10 +43,14 @@ def test_the_five_signals() -> None:
     )
 
 
-def begun(fake: FakeTwitter, user: Any = None) -> tuple[SessionStore, str, str]:
-    session = SessionStore()
-    oauth_token = flow.begin(make_request(user, session=session)).oauth_token
-    return session, oauth_token, fake.approve(oauth_token, user_id="42", screen_name="jack")
+def begun(fake: FakeTwitter, user: Any = None) -> tuple[dict[str, str], str, str]:
+    started = flow.begin(make_request(user))
+    oauth_token = started.oauth_token
+    return (
+        browser(started.flow_key),
+        oauth_token,
+        fake.approve(oauth_token, user_id="42", screen_name="jack"),
+    )
 
 
 @pytest.mark.parametrize("created", [True, False])
@@ -56,8 +60,8 @@ def test_authorization_completed(
     alice = make_user()
     if not created:
         make_token(alice, twitter_user_id="42")
-    session, oauth_token, verifier = begun(fake_twitter, alice)
-    request = make_request(alice, session=session)
+    cookies, oauth_token, verifier = begun(fake_twitter, alice)
+    request = make_request(alice, cookies=cookies)
     with SignalRecorder() as recorder, django_capture_on_commit_callbacks(execute=True):
         flow.complete(request, oauth_token, verifier)
         assert recorder.sent == []  # not before the commit
@@ -75,14 +79,14 @@ def test_authorization_completed_not_sent_on_rollback(
     fake_twitter: FakeTwitter, django_capture_on_commit_callbacks: Capture
 ) -> None:
     alice = make_user()
-    session, oauth_token, verifier = begun(fake_twitter, alice)
+    cookies, oauth_token, verifier = begun(fake_twitter, alice)
     with (
         SignalRecorder() as recorder,
         django_capture_on_commit_callbacks(execute=True) as callbacks,
         pytest.raises(Rollback),
         transaction.atomic(),
     ):
-        flow.complete(make_request(alice, session=session), oauth_token, verifier)
+        flow.complete(make_request(alice, cookies=cookies), oauth_token, verifier)
         raise Rollback
     assert callbacks == []
     assert recorder.sent == []
@@ -92,8 +96,8 @@ def test_authorization_completed_not_sent_on_rollback(
 def test_authorization_denied(
     fake_twitter: FakeTwitter, django_capture_on_commit_callbacks: Capture
 ) -> None:
-    session, oauth_token, _ = begun(fake_twitter)
-    request = make_request(session=session)
+    cookies, oauth_token, _ = begun(fake_twitter)
+    request = make_request(cookies=cookies)
     with SignalRecorder() as recorder, django_capture_on_commit_callbacks(execute=True):
         flow.deny(request, oauth_token)
         assert recorder.sent == []
@@ -103,14 +107,14 @@ def test_authorization_denied(
 def test_authorization_denied_not_sent_on_rollback(
     fake_twitter: FakeTwitter, django_capture_on_commit_callbacks: Capture
 ) -> None:
-    session, oauth_token, _ = begun(fake_twitter)
+    cookies, oauth_token, _ = begun(fake_twitter)
     with (
         SignalRecorder() as recorder,
         django_capture_on_commit_callbacks(execute=True),
         pytest.raises(Rollback),
         transaction.atomic(),
     ):
-        flow.deny(make_request(session=session), oauth_token)
+        flow.deny(make_request(cookies=cookies), oauth_token)
         raise Rollback
     assert recorder.sent == []
     assert RequestToken.objects.count() == 1
