@@ -60,6 +60,9 @@ logger = logging.getLogger(__name__)
 FLOW_COOKIE = "twitter_oauth_flow"
 #: The salt of its signature (django.core.signing), so no other signed value passes.
 FLOW_COOKIE_SALT = "django_twitter_oauth.flow"
+#: Most pending authorizations one browser (one flow key) holds at once: beginning
+#: another drops its oldest.
+MAX_PENDING = 5
 #: Longest oauth_token / oauth_verifier accepted from the browser.
 MAX_PARAMETER = 255
 #: Longest ``next`` URL kept, counted percent-encoded as it goes into a Location header
@@ -212,7 +215,13 @@ def begin(
     if user is None and not app_settings.SIGN_IN:
         raise SignInRefused(SIGN_IN_OFF)
     # Several flows in flight share one key: a browser's valid cookie is reused.
-    key = flow_key(request, fresh=True) or secrets.token_urlsafe(32)
+    key = flow_key(request, fresh=True)
+    if key is None:
+        # A browser without a key has no pending authorization to make room among: the
+        # common sign-in path costs no statement here.
+        key = secrets.token_urlsafe(32)
+    else:
+        _make_room(hash_token(key))
     begun = _start(
         user=user,
         flow_key_hash=hash_token(key),
@@ -224,6 +233,24 @@ def begin(
         authorize=authorize,
     )
     return replace(begun, flow_key=key)
+
+
+def _make_room(flow_key_hash: str) -> None:
+    """One DELETE: this browser's pending authorizations beyond the newest
+    ``MAX_PENDING - 1`` (the flow being begun is the last), and, along the way, every
+    expired one of any browser."""
+    newest = (
+        RequestToken.objects.filter(flow_key_hash=flow_key_hash)
+        .order_by("-created_at", "-pk")
+        .values("pk")[: MAX_PENDING - 1]
+    )
+    surplus = (
+        RequestToken.objects.filter(flow_key_hash=flow_key_hash).exclude(pk__in=newest)
+        | RequestToken.objects.expired()
+    )
+    # _raw_delete: a single DELETE, without the transaction QuerySet.delete() opens
+    # around it (nothing refers to a RequestToken, and no signal is sent for one).
+    surplus._raw_delete(surplus.db)
 
 
 def _start(

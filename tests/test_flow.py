@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
-from django.db import IntegrityError
+from django.db import IntegrityError, connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from django_twitter_oauth import flow
@@ -104,6 +105,48 @@ def test_several_flows_share_the_flow_key(fake_twitter: FakeTwitter) -> None:
     assert flow.begin(make_request(cookies=browser(key))).flow_key == key
     hashes = set(RequestToken.objects.values_list("flow_key_hash", flat=True))
     assert len(hashes) == 1
+    assert RequestToken.objects.count() == 2
+
+
+def test_a_browser_holds_at_most_five_pending_authorizations(fake_twitter: FakeTwitter) -> None:
+    key = flow.begin(make_request()).flow_key
+    cookies = browser(key)
+    tokens = [flow.begin(make_request(cookies=cookies)).oauth_token for _ in range(6)]
+    # Another browser's are left alone.
+    other = flow.begin(make_request()).oauth_token
+    kept = set(RequestToken.objects.values_list("token_hash", flat=True))
+    assert kept == {hash_token(token) for token in [*tokens[-5:], other]}
+    # The newest ones still complete.
+    assert flow.find_pending(make_request(cookies=cookies), tokens[-5]).token_hash == (
+        hash_token(tokens[-5])
+    )
+
+
+def test_begin_purges_expired_authorizations_in_the_same_statement(
+    fake_twitter: FakeTwitter,
+) -> None:
+    mine = flow.begin(make_request())
+    flow.begin(make_request())  # another browser's, expired below
+    RequestToken.objects.update(created_at=timezone.now() - dt.timedelta(seconds=901))
+    fresh = flow.begin(make_request()).oauth_token  # a third browser's, not expired
+    with CaptureQueriesContext(connection) as captured:
+        begun = flow.begin(make_request(cookies=browser(mine.flow_key)))
+    assert [query["sql"].split()[0] for query in captured] == ["DELETE", "INSERT"]
+    assert set(RequestToken.objects.values_list("token_hash", flat=True)) == {
+        hash_token(fresh),
+        hash_token(begun.oauth_token),
+    }
+
+
+def test_a_new_browsers_begin_is_one_statement(fake_twitter: FakeTwitter) -> None:
+    """The common sign-in: a browser without a flow cookie cannot hold pending
+    authorizations, so nothing is deleted (expired rows wait for the next browser that
+    has one, or the cleanup command)."""
+    flow.begin(make_request())
+    RequestToken.objects.update(created_at=timezone.now() - dt.timedelta(seconds=901))
+    with CaptureQueriesContext(connection) as captured:
+        flow.begin(make_request())
+    assert [query["sql"].split()[0] for query in captured] == ["INSERT"]
     assert RequestToken.objects.count() == 2
 
 
