@@ -15,7 +15,6 @@ flight. One flow key serves every flow in flight, so two tabs do not break each 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import logging
 import os
 import secrets
@@ -25,12 +24,13 @@ from typing import Any
 
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, router, transaction
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.encoding import iri_to_uri
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.debug import sensitive_variables
 
 from django_twitter_oauth import revocation, signals
 from django_twitter_oauth.client import TwitterClient
@@ -57,7 +57,9 @@ logger = logging.getLogger(__name__)
 
 #: The signed cookie that holds the browser's flow key (HttpOnly, SameSite=Lax, Secure
 #: on HTTPS, scoped to the app's URL prefix, Max-Age TWITTER_OAUTH_REQUEST_TOKEN_TTL).
-FLOW_COOKIE = "twitter_oauth_flow"
+#: Its name holds "KEY": Django's error reports (SafeExceptionReporterFilter) show such
+#: cookies cleansed.
+FLOW_COOKIE = "twitter_oauth_flow_key"
 #: The salt of its signature (django.core.signing), so no other signed value passes.
 FLOW_COOKIE_SALT = "django_twitter_oauth.flow"
 #: Most pending authorizations one browser (one flow key) holds at once: beginning
@@ -135,6 +137,7 @@ def _well_formed(value: str) -> bool:
     return bool(value) and len(value) <= MAX_PARAMETER and value.isascii() and value.isprintable()
 
 
+@sensitive_variables()
 def flow_key(request: HttpRequest, *, fresh: bool = False) -> str | None:
     """This browser's flow key, from its signed cookie: None when it has none, or one
     that is forged or tampered with. ``fresh``: None too when it was set longer than
@@ -153,6 +156,7 @@ def flow_key(request: HttpRequest, *, fresh: bool = False) -> str | None:
     return key if key is not None and _well_formed(key) else None
 
 
+@sensitive_variables()
 def _flow_key_hash(request: HttpRequest) -> str:
     key = flow_key(request)
     return hash_token(key) if key is not None else ""
@@ -167,6 +171,7 @@ def cookie_path() -> str:
     return prefix[: prefix.rfind("/") + 1]
 
 
+@sensitive_variables()
 def set_flow_cookie(response: HttpResponse, request: HttpRequest, key: str) -> None:
     """Give the browser its flow key: signed, HttpOnly, SameSite=Lax (the callback is a
     top-level GET from Twitter), Secure on HTTPS, for the app's URLs only, kept as long
@@ -183,6 +188,12 @@ def set_flow_cookie(response: HttpResponse, request: HttpRequest, key: str) -> N
     )
 
 
+def database() -> str:
+    """The database alias the app's rows are written to (a router may put them apart
+    from the site's other tables): its transactions, locks and on-commit hooks."""
+    return router.db_for_write(AccessToken)
+
+
 def _user(request: HttpRequest) -> Any:
     user = getattr(request, "user", None)
     return user if user is not None and user.is_authenticated else None
@@ -195,6 +206,7 @@ def callback_url(request: HttpRequest) -> str:
     )
 
 
+@sensitive_variables()
 def begin(
     request: HttpRequest,
     *,
@@ -253,6 +265,7 @@ def _make_room(flow_key_hash: str) -> None:
     surplus._raw_delete(surplus.db)
 
 
+@sensitive_variables()
 def _start(
     *,
     user: Any,
@@ -283,6 +296,7 @@ def _start(
     return Begun(authorization_url=url, oauth_token=result.token, oob=oob)
 
 
+@sensitive_variables()
 def begin_pin(
     user: Any, *, access_type: str | None = None, force_login: bool = False
 ) -> tuple[Begun, str]:
@@ -300,6 +314,7 @@ def begin_pin(
     return begun, key
 
 
+@sensitive_variables()
 def find_pending(request: HttpRequest, oauth_token: str) -> RequestToken:
     """This browser's pending authorization for ``oauth_token`` (not consumed).
 
@@ -309,6 +324,7 @@ def find_pending(request: HttpRequest, oauth_token: str) -> RequestToken:
     return _find(oauth_token, _flow_key_hash(request), _user(request))
 
 
+@sensitive_variables()
 def _find(oauth_token: str, flow_key_hash: str, user: Any) -> RequestToken:
     if not _well_formed(oauth_token):
         raise InvalidCallback()
@@ -322,6 +338,7 @@ def _find(oauth_token: str, flow_key_hash: str, user: Any) -> RequestToken:
     return found
 
 
+@sensitive_variables()
 def pin_authorization_url(oauth_token: str, *, force_login: bool, screen_name: str) -> str:
     """Twitter's ``oauth/authorize`` URL for a PIN flow (PIN apps must use authorize)."""
     return TwitterClient().authorization_url(
@@ -342,6 +359,7 @@ def _claim(pending: RequestToken) -> RequestToken:
     return pending
 
 
+@sensitive_variables()
 def complete(request: HttpRequest, oauth_token: str, verifier: str) -> Completed:
     """Steps 3-4: exchange the verifier (or PIN) and store the access token.
 
@@ -362,6 +380,7 @@ def complete(request: HttpRequest, oauth_token: str, verifier: str) -> Completed
     )
 
 
+@sensitive_variables()
 def complete_pin(
     user: Any, flow_key: str, oauth_token: str, pin: str, *, access_type: str | None = None
 ) -> Completed:
@@ -375,6 +394,7 @@ def complete_pin(
     return _exchange(None, pending, oauth_token, pin, user, access_type or app_settings.ACCESS_TYPE)
 
 
+@sensitive_variables()
 def _exchange(
     request: HttpRequest | None,
     pending: RequestToken,
@@ -398,36 +418,42 @@ def _exchange(
     # Twitter sends x-access-level on every OAuth answer; should it not, assume what it
     # grants for this app's permission and the requested access type.
     access_level = access_level or granted_level(app_settings.APP_PERMISSION, access_type)
-    store = functools.partial(
-        _store,
-        request,
-        connect_user=connect_user,
-        twitter_user_id=twitter_user_id,
-        screen_name=screen_name,
-        token=result.token,
-        secret=result.secret,
-        access_level=access_level,
-        next_url=pending.next_url,
-        asked_at=asked_at,
-    )
+
+    def store() -> Completed:
+        # Not a functools.partial: its repr() would show the token and the secret.
+        return _store(
+            request,
+            connect_user=connect_user,
+            twitter_user_id=twitter_user_id,
+            screen_name=screen_name,
+            token=result.token,
+            secret=result.secret,
+            access_level=access_level,
+            next_url=pending.next_url,
+            asked_at=asked_at,
+        )
+
     try:
         completed = store()
     except IntegrityError:
         # Another callback created the row for this Twitter account (or the username
         # picked for a sign-up) meanwhile: the second attempt sees it.
         completed = store()
-    transaction.on_commit(
-        lambda: signals.authorization_completed.send(
-            sender=AccessToken,
-            request=request,
-            user=completed.user,
-            token=completed.token,
-            created=completed.created,
-        )
+    # After the commit, robustly: a receiver that raises is logged and never turns the
+    # stored authorization into an error page.
+    signals.send_after_commit(
+        signals.authorization_completed,
+        using=database(),
+        sender=AccessToken,
+        request=request,
+        user=completed.user,
+        token=completed.token,
+        created=completed.created,
     )
     return completed
 
 
+@sensitive_variables()
 @transaction.atomic
 def _store(
     request: HttpRequest | None,
@@ -523,6 +549,7 @@ def _revoked_since(twitter_user_id: str, asked_at: dt.datetime) -> bool:
     ).exists()
 
 
+@sensitive_variables()
 def _honoured(token: str, secret: str) -> bool:
     """Whether Twitter still accepts the token."""
     try:
@@ -555,6 +582,7 @@ def _sign_up(screen_name: str) -> AbstractBaseUser:
     return user
 
 
+@sensitive_variables()
 def deny(request: HttpRequest, oauth_token: str) -> str:
     """The user cancelled at Twitter (``denied=<token>``): forget that pending
     authorization, without calling Twitter. Returns its safe ``next`` URL (or ``""``).
@@ -572,8 +600,8 @@ def deny(request: HttpRequest, oauth_token: str) -> str:
     if pending is None:
         return ""
     RequestToken.objects.filter(pk=pending.pk).delete()
-    transaction.on_commit(
-        lambda: signals.authorization_denied.send(sender=RequestToken, request=request)
+    signals.send_after_commit(
+        signals.authorization_denied, using=database(), sender=RequestToken, request=request
     )
     return pending.next_url
 
@@ -584,6 +612,7 @@ class Disconnected:
     told_twitter: bool
 
 
+@sensitive_variables()
 def disconnect(request: HttpRequest, twitter_user_id: str) -> Disconnected:
     """The signed-in user disconnects one of their Twitter accounts: revoke the token at
     Twitter, then delete it. A token Twitter already considers invalid is deleted too;

@@ -5,6 +5,7 @@ render the result. Every failure is a page with the status DESIGN.md lists, neve
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Callable
@@ -12,13 +13,14 @@ from typing import Any
 
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_not_required, login_required
-from django.db import transaction
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import render, resolve_url
 from django.urls import reverse
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
+from django.views.debug import SafeExceptionReporterFilter, get_default_exception_reporter_filter
 from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from django_twitter_oauth import flow, signals
@@ -38,9 +40,42 @@ logger = logging.getLogger(__name__)
 View = Callable[..., HttpResponse]
 
 TRUE_VALUES = ("1", "true", "yes", "on")
+#: What a consumed credential in the request is replaced with (as Django's own filter
+#: shows a sensitive variable).
+CLEANSED = "********************"
 
 # Reachable by anonymous visitors even under Django's LoginRequiredMiddleware.
 _public = login_not_required
+
+
+_ALWAYS_ACTIVE: dict[type[SafeExceptionReporterFilter], type[SafeExceptionReporterFilter]] = {}
+
+
+def _always_active(filter_class: type[SafeExceptionReporterFilter]) -> SafeExceptionReporterFilter:
+    """``filter_class`` (the site's DEFAULT_EXCEPTION_REPORTER_FILTER), active with
+    DEBUG on too: Django's filter hides nothing while DEBUG is on."""
+    if filter_class not in _ALWAYS_ACTIVE:
+
+        class AlwaysActive(filter_class):  # type: ignore[valid-type,misc]
+            def is_active(self, request: HttpRequest | None) -> bool:
+                return True
+
+        _ALWAYS_ACTIVE[filter_class] = AlwaysActive
+    return _ALWAYS_ACTIVE[filter_class]()
+
+
+def _cleansed_reports(view: View) -> View:
+    """Error reports of ``view`` (Django's DEBUG 500 page, the admins' e-mail, error
+    trackers that use Django's filter) hide what ``sensitive_variables`` and
+    ``sensitive_post_parameters`` mark, DEBUG or not: the view holds credentials."""
+
+    @functools.wraps(view)
+    def cleansed(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        filter_class = type(get_default_exception_reporter_filter())
+        request.exception_reporter_filter = _always_active(filter_class)
+        return view(request, *args, **kwargs)
+
+    return cleansed
 
 
 def _next_or_default(request: HttpRequest, next_url: str) -> str:
@@ -94,10 +129,12 @@ def _error_page(
         )
     logger.info("Twitter authorization failed (%s): %s", status, exc)
     if authorization:
-        transaction.on_commit(
-            lambda: signals.authorization_failed.send(
-                sender=RequestToken, request=request, error=exc
-            )
+        signals.send_after_commit(
+            signals.authorization_failed,
+            using=flow.database(),
+            sender=RequestToken,
+            request=request,
+            error=exc,
         )
     response = render(
         request,
@@ -164,6 +201,21 @@ def begin(request: HttpRequest) -> HttpResponse:
     return response
 
 
+def _consume(request: HttpRequest, name: str) -> str:
+    """The query parameter ``name``, then blanked in the request (its ``GET`` and the
+    query string its URL and ``repr()`` show): a crash report, an error tracker or a
+    signal receiver sees the request without it."""
+    value = request.GET.get(name, "")
+    if value:
+        query = request.GET.copy()
+        query[name] = CLEANSED
+        query_string = query.urlencode(safe="*")
+        request.GET = QueryDict(query_string, encoding=request.encoding)
+        request.META = {**request.META, "QUERY_STRING": query_string}
+    return value
+
+
+@sensitive_variables()
 def _finish(request: HttpRequest, oauth_token: str, verifier: str) -> HttpResponse:
     try:
         completed = flow.complete(request, oauth_token, verifier)
@@ -178,15 +230,16 @@ def _finish(request: HttpRequest, oauth_token: str, verifier: str) -> HttpRespon
 @_public
 @never_cache
 @require_GET
+@_cleansed_reports
+@sensitive_variables()
 def callback(request: HttpRequest) -> HttpResponse:
     """Where Twitter sends the browser back: complete the flow, or handle ``denied``."""
     if "denied" in request.GET:
         next_url = flow.deny(request, request.GET.get("denied", ""))
         query = f"?{urlencode({'next': next_url})}" if next_url else ""
         return HttpResponseRedirect(f"{reverse('twitter_oauth:denied')}{query}")
-    return _finish(
-        request, request.GET.get("oauth_token", ""), request.GET.get("oauth_verifier", "")
-    )
+    verifier = _consume(request, "oauth_verifier")
+    return _finish(request, request.GET.get("oauth_token", ""), verifier)
 
 
 @_public
@@ -201,6 +254,9 @@ def denied(request: HttpRequest) -> HttpResponse:
 @_public
 @never_cache
 @require_http_methods(["GET", "POST"])
+@_cleansed_reports
+@sensitive_post_parameters("pin")
+@sensitive_variables()
 def pin(request: HttpRequest) -> HttpResponse:
     """The PIN (``oob``) flow: a link to Twitter and a form for the PIN it shows."""
     if request.method == "POST":
@@ -230,6 +286,8 @@ def pin(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_POST
 @login_required
+@_cleansed_reports
+@sensitive_variables()
 def disconnect(request: HttpRequest) -> HttpResponse:
     """Revoke the signed-in user's token for ``twitter_user_id`` at Twitter, delete it."""
     next_url = flow.safe_next(request, request.POST.get("next"))

@@ -174,3 +174,54 @@ def test_disconnect_signal_not_sent_on_rollback(
         raise Rollback
     assert recorder.sent == []
     assert AccessToken.objects.get() == token
+
+
+# -- robust receivers -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["sign-in", "connect"])
+def test_a_failing_receiver_never_turns_an_authorization_into_an_error(
+    fake_twitter: FakeTwitter, caplog: pytest.LogCaptureFixture, mode: str
+) -> None:
+    """A site's receiver that raises: the sign-in still redirects, the token is stored,
+    the other receivers still run, and the failure is an ERROR log line."""
+    from django.test import Client, TestCase
+
+    alice = make_user()
+    client = Client()
+    if mode == "connect":
+        client.force_login(alice)
+    else:
+        make_token(alice, twitter_user_id="42")
+
+    def broken(**kwargs: Any) -> None:
+        raise RuntimeError("a bug in the site's receiver")
+
+    signals.authorization_completed.connect(broken)
+    try:
+        response = client.post("/twitter/begin/")
+        oauth_token = response["Location"].split("oauth_token=")[1]
+        callback = fake_twitter.authorize(oauth_token, user_id="42", screen_name="jack")
+        with SignalRecorder() as recorder, TestCase.captureOnCommitCallbacks(execute=True):
+            response = client.get(callback)
+    finally:
+        signals.authorization_completed.disconnect(broken)
+    assert (response.status_code, response["Location"]) == (302, "/profile/")
+    assert AccessToken.objects.get().user == alice
+    assert recorder.names == ["authorization_completed"]  # the others still ran
+    [record] = [r for r in caplog.records if r.name == "django_twitter_oauth.signals"]
+    assert record.levelname == "ERROR"
+    assert "broken" in record.getMessage()
+    assert record.exc_info is not None
+    assert record.exc_info[0] is RuntimeError
+
+
+def test_the_pin_command_sends_request_none(
+    fake_twitter: FakeTwitter, django_capture_on_commit_callbacks: Capture
+) -> None:
+    alice = make_user()
+    begun, key = flow.begin_pin(alice)
+    pin = fake_twitter.approve(begun.oauth_token, user_id="42")
+    with SignalRecorder() as recorder, django_capture_on_commit_callbacks(execute=True):
+        flow.complete_pin(alice, key, begun.oauth_token, pin)
+    assert recorder.only("authorization_completed")["request"] is None
