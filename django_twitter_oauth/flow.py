@@ -37,6 +37,7 @@ from django_twitter_oauth.client import TwitterClient
 from django_twitter_oauth.conf import OOB, app_settings, granted_level
 from django_twitter_oauth.exceptions import (
     AccountConflict,
+    AmbiguousAccount,
     AuthorizationError,
     ExpiredRequestToken,
     ForeignRequestToken,
@@ -606,6 +607,15 @@ def deny(request: HttpRequest, oauth_token: str) -> str:
     return pending.next_url
 
 
+def _only_account(user: Any) -> str:
+    """The Twitter id of ``user``'s one connected account ("" when none); with several,
+    AmbiguousAccount (the user must say which)."""
+    ids = list(AccessToken.objects.filter(user=user).values_list("twitter_user_id", flat=True)[:2])
+    if len(ids) > 1:
+        raise AmbiguousAccount()
+    return ids[0] if ids else ""
+
+
 @dataclass(frozen=True)
 class Disconnected:
     token: AccessToken = field(repr=False)
@@ -620,11 +630,16 @@ def disconnect(request: HttpRequest, twitter_user_id: str) -> Disconnected:
     act for the user) and ``told_twitter`` is False.
     """
     user = _user(request)
+    if user is None:
+        raise UnknownAccount()
+    if not twitter_user_id:
+        # Not named: the user's only account (the common "Disconnect Twitter" button).
+        twitter_user_id = _only_account(user)
     # load(): a token no key decrypts (a lost key) cannot be revoked at Twitter, but is
     # still disconnected here, like one Twitter could not be told about.
     found = (
         revocation.load(AccessToken.objects.filter(user=user, twitter_user_id=twitter_user_id))
-        if user is not None and _well_formed(twitter_user_id)
+        if _well_formed(twitter_user_id)
         else []
     )
     if not found:

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django_twitter_oauth import flow
 from django_twitter_oauth.exceptions import (
     AccountConflict,
+    AmbiguousAccount,
     ExpiredRequestToken,
     ForeignRequestToken,
     InvalidCallback,
@@ -26,7 +27,7 @@ from django_twitter_oauth.exceptions import (
 )
 from django_twitter_oauth.models import AccessToken, RequestToken, hash_token
 from django_twitter_oauth.testing import FakeTwitter
-from tests.utils import browser, make_request, make_token, make_user
+from tests.utils import SECRET, TOKEN, browser, make_request, make_token, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -552,7 +553,7 @@ def test_deny_forgets_this_browsers_pending_authorization(fake_twitter: FakeTwit
 # -- disconnect -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("twitter_user_id", ["", "42\x00", "4" * 256])
+@pytest.mark.parametrize("twitter_user_id", ["42\x00", "4" * 256])
 def test_disconnect_refuses_malformed_ids(twitter_user_id: str) -> None:
     alice = make_user()
     make_token(alice, twitter_user_id="42")
@@ -560,6 +561,33 @@ def test_disconnect_refuses_malformed_ids(twitter_user_id: str) -> None:
         flow.disconnect(make_request(alice), twitter_user_id)
     assert excinfo.value.status_code == 404
     assert AccessToken.objects.count() == 1
+
+
+def test_disconnect_without_an_id_takes_the_only_account(fake_twitter: FakeTwitter) -> None:
+    alice = make_user()
+    token = make_token(alice, twitter_user_id="42")
+    make_token(make_user("bob"), twitter_user_id="43", token="bobs-token", secret="bobs-secret")
+    fake_twitter.add_access_token(TOKEN, SECRET, user_id="42")
+    disconnected = flow.disconnect(make_request(alice), "")
+    assert (disconnected.token.pk, disconnected.told_twitter) == (token.pk, True)
+    assert list(AccessToken.objects.values_list("twitter_user_id", flat=True)) == ["43"]
+
+
+def test_disconnect_without_an_id_asks_which_of_several(fake_twitter: FakeTwitter) -> None:
+    alice = make_user()
+    make_token(alice, twitter_user_id="42")
+    make_token(alice, twitter_user_id="43", token="other-token", secret="other-secret")
+    with pytest.raises(AmbiguousAccount) as excinfo:
+        flow.disconnect(make_request(alice), "")
+    assert excinfo.value.status_code == 400
+    assert "choose" in str(excinfo.value)
+    assert AccessToken.objects.count() == 2
+    assert fake_twitter.calls == []
+
+
+def test_disconnect_without_an_id_and_no_account() -> None:
+    with pytest.raises(UnknownAccount):
+        flow.disconnect(make_request(make_user()), "")
 
 
 def test_disconnect_needs_a_signed_in_user() -> None:

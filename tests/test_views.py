@@ -1126,6 +1126,35 @@ def test_disconnect_of_someone_elses_account(
     assert_no_secrets(response, TOKEN, SECRET)
 
 
+@pytest.mark.parametrize("accounts", [1, 2])
+def test_disconnect_without_naming_the_account(
+    client: Client,
+    fake_twitter: FakeTwitter,
+    alice: User,
+    linked: AccessToken,
+    sent: SignalRecorder,
+    accounts: int,
+) -> None:
+    """The common "Disconnect Twitter" button sends no twitter_user_id: the only
+    account goes; with several, a 400 asks which and nothing changes."""
+    if accounts == 2:
+        make_token(alice, twitter_user_id="43", token="other-token", secret="other-secret")
+    client.force_login(alice)
+    response = client.post("/twitter/disconnect/")
+    page = response.content.decode()
+    if accounts == 1:
+        assert response.status_code == 200
+        assert "@twitterapi" in page
+        assert not AccessToken.objects.exists()
+        assert sent.names == ["token_revoked"]
+    else:
+        assert response.status_code == 400
+        assert "choose the one to disconnect" in page
+        assert AccessToken.objects.count() == 2
+        assert fake_twitter.calls == []
+        assert sent.sent == []
+
+
 def test_disconnect_needs_a_login(
     client: Client, fake_twitter: FakeTwitter, linked: AccessToken
 ) -> None:
