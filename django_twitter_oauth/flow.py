@@ -15,14 +15,16 @@ flight. One flow key serves every flow in flight, so two tabs do not break each 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import os
 import secrets
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from django.contrib.auth import authenticate, get_user_model
+from django.contrib.auth import authenticate
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, router, transaction
 from django.http import HttpRequest, HttpResponse
@@ -30,6 +32,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.encoding import iri_to_uri
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.module_loading import import_string
 from django.views.decorators.debug import sensitive_variables
 
 from django_twitter_oauth import revocation, signals
@@ -53,6 +56,7 @@ from django_twitter_oauth.models import (
     TokenEvent,
     hash_token,
 )
+from django_twitter_oauth.signup import TwitterIdentity
 
 logger = logging.getLogger(__name__)
 
@@ -467,6 +471,7 @@ def _store(
     access_level: str,
     next_url: str,
     asked_at: dt.datetime,
+    email: str | None = None,
 ) -> Completed:
     existing = (
         AccessToken.objects.select_for_update(of=("self",))
@@ -492,7 +497,7 @@ def _store(
         if not owner.is_active:
             raise SignInRefused("The account connected to this Twitter account is disabled.")
     elif app_settings.ALLOW_SIGNUP:
-        owner = _sign_up(screen_name)
+        owner = _sign_up(request, TwitterIdentity(twitter_user_id, screen_name), email)
         signed_up = True
     else:
         raise SignInRefused()
@@ -560,27 +565,21 @@ def _honoured(token: str, secret: str) -> bool:
     return True
 
 
-def _sign_up(screen_name: str) -> AbstractBaseUser:
-    """A new user for a Twitter account: a unique username from the screen name and an
-    unusable password (they sign in with Twitter)."""
-    user_model = get_user_model()
-    field_name = user_model.USERNAME_FIELD
-    max_length = getattr(user_model._meta.get_field(field_name), "max_length", None) or 150
-    base = screen_name[:max_length]
-    taken = set(
-        user_model._default_manager.filter(**{f"{field_name}__istartswith": base}).values_list(
-            field_name, flat=True
-        )
-    )
-    taken = {name.lower() for name in taken}
-    candidate, suffix = base, 1
-    while candidate.lower() in taken:
-        suffix += 1
-        candidate = f"{base[: max_length - len(str(suffix)) - 1]}-{suffix}"
-    user = user_model(**{field_name: candidate})
-    user.set_unusable_password()
-    user.save()
-    return user
+@functools.lru_cache(maxsize=8)
+def _signup_callable(path: str) -> Callable[..., Any]:
+    """The callable TWITTER_OAUTH_SIGNUP names, imported once per dotted path."""
+    return import_string(path)  # type: ignore[no-any-return]
+
+
+def _sign_up(
+    request: HttpRequest | None, identity: TwitterIdentity, email: str | None
+) -> AbstractBaseUser:
+    """A user for an unlinked Twitter account, from TWITTER_OAUTH_SIGNUP (which may
+    refuse: None, or SignInRefused)."""
+    user = _signup_callable(app_settings.SIGNUP)(request, identity, email)
+    if user is None:
+        raise SignInRefused()
+    return user  # type: ignore[no-any-return]
 
 
 @sensitive_variables()
