@@ -18,6 +18,7 @@ import datetime as dt
 import functools
 import logging
 import os
+import re
 import secrets
 import urllib.parse
 from collections.abc import Callable
@@ -37,7 +38,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from django_twitter_oauth import revocation, signals
 from django_twitter_oauth.client import TwitterClient
-from django_twitter_oauth.conf import OOB, app_settings, granted_level
+from django_twitter_oauth.conf import ACCESS_TYPES, OOB, app_settings, granted_level
 from django_twitter_oauth.exceptions import (
     AccountConflict,
     AmbiguousAccount,
@@ -76,7 +77,12 @@ MAX_PARAMETER = 255
 #: (and so within RequestToken.next_url's max_length).
 MAX_NEXT_URL = 2048
 
+#: A Twitter handle, as forwarded to Twitter's ``screen_name`` (legacy names reach 50).
+SCREEN_NAME = re.compile(r"[A-Za-z0-9_]{1,50}")
+
 SIGN_IN_OFF = "Sign in to this site first, then connect your Twitter account."
+BAD_ACCESS_TYPE = 'The access type must be "read" or "write".'
+BAD_SCREEN_NAME = "The screen name is not a Twitter handle."
 REVOKED_MEANWHILE = (
     "Access to this Twitter account was revoked while the authorization completed. "
     "Please start again."
@@ -219,6 +225,7 @@ def begin(
     force_login: bool = False,
     screen_name: str = "",
     authorize: bool = False,
+    access_type: str | None = None,
 ) -> Begun:
     """Step 1: get a request token, remember it for this browser, return Twitter's URL.
 
@@ -226,8 +233,11 @@ def begin(
     TWITTER_OAUTH_SIGN_IN). ``next_url`` must already be safe (:func:`safe_next`).
     With TWITTER_OAUTH_CALLBACK_URL ``"oob"`` (PIN flow) Twitter's ``oauth/authorize``
     is used, as Twitter requires for PIN apps; otherwise ``oauth/authenticate`` unless
-    ``authorize``.
+    ``authorize``. ``access_type`` (``"read"`` or ``"write"``) overrides
+    TWITTER_OAUTH_ACCESS_TYPE for this flow; ``screen_name`` must be a Twitter handle.
+    Raises InvalidCallback (400) for anything else.
     """
+    _check_options(access_type, screen_name)
     user = _user(request)
     if user is None and not app_settings.SIGN_IN:
         raise SignInRefused(SIGN_IN_OFF)
@@ -243,13 +253,20 @@ def begin(
         user=user,
         flow_key_hash=hash_token(key),
         callback=callback_url(request),
-        access_type=app_settings.ACCESS_TYPE,
+        access_type=access_type or app_settings.ACCESS_TYPE,
         next_url=next_url,
         force_login=force_login,
         screen_name=screen_name,
         authorize=authorize,
     )
     return replace(begun, flow_key=key)
+
+
+def _check_options(access_type: str | None, screen_name: str) -> None:
+    if access_type and access_type not in ACCESS_TYPES:
+        raise InvalidCallback(BAD_ACCESS_TYPE)
+    if screen_name and not SCREEN_NAME.fullmatch(screen_name):
+        raise InvalidCallback(BAD_SCREEN_NAME)
 
 
 def _make_room(flow_key_hash: str) -> None:
@@ -289,6 +306,7 @@ def _start(
         secret=result.secret,
         flow_key_hash=flow_key_hash,
         user=user,
+        access_type=access_type or "",
         next_url=next_url,
     )
     oob = callback == OOB
@@ -307,7 +325,8 @@ def begin_pin(
 ) -> tuple[Begun, str]:
     """The PIN flow for a terminal (``twitter_oauth_connect``): a request token with
     ``oob`` for ``user``. Returns where to send the user and the flow key that
-    :func:`complete_pin` needs (the terminal holds it instead of a session)."""
+    :func:`complete_pin` needs (the terminal holds it instead of a cookie)."""
+    _check_options(access_type, "")
     key = secrets.token_urlsafe(32)
     begun = _start(
         user=user,
@@ -345,9 +364,13 @@ def _find(oauth_token: str, flow_key_hash: str, user: Any) -> RequestToken:
 
 @sensitive_variables()
 def pin_authorization_url(oauth_token: str, *, force_login: bool, screen_name: str) -> str:
-    """Twitter's ``oauth/authorize`` URL for a PIN flow (PIN apps must use authorize)."""
+    """Twitter's ``oauth/authorize`` URL for a PIN flow (PIN apps must use authorize).
+    A ``screen_name`` that is not a Twitter handle is left out."""
     return TwitterClient().authorization_url(
-        oauth_token, authenticate=False, force_login=force_login, screen_name=screen_name or None
+        oauth_token,
+        authenticate=False,
+        force_login=force_login,
+        screen_name=screen_name if SCREEN_NAME.fullmatch(screen_name) else None,
     )
 
 
@@ -380,9 +403,7 @@ def complete(request: HttpRequest, oauth_token: str, verifier: str) -> Completed
         # Begun while sign-in was on; it has been switched off since.
         raise SignInRefused(SIGN_IN_OFF)
     connect_user = _user(request) if pending.user_id is not None else None
-    return _exchange(
-        request, pending, oauth_token, verifier, connect_user, app_settings.ACCESS_TYPE
-    )
+    return _exchange(request, pending, oauth_token, verifier, connect_user)
 
 
 @sensitive_variables()
@@ -390,13 +411,14 @@ def complete_pin(
     user: Any, flow_key: str, oauth_token: str, pin: str, *, access_type: str | None = None
 ) -> Completed:
     """Finish :func:`begin_pin` with the PIN the user typed; the token is linked to
-    ``user``. ``access_type`` is the one given to :func:`begin_pin` (should Twitter not
-    say which level it granted, it is assumed from it). ``authorization_completed`` is
-    sent with ``request=None``."""
+    ``user``. ``authorization_completed`` is sent with ``request=None``.
+    ``access_type`` is not needed any more (the pending authorization keeps the one
+    :func:`begin_pin` asked for); it is used only for one begun before the upgrade
+    that added it."""
     if not _well_formed(pin):
         raise InvalidCallback()
     pending = _claim(_find(oauth_token, hash_token(flow_key), user))
-    return _exchange(None, pending, oauth_token, pin, user, access_type or app_settings.ACCESS_TYPE)
+    return _exchange(None, pending, oauth_token, pin, user, access_type)
 
 
 @sensitive_variables()
@@ -406,8 +428,10 @@ def _exchange(
     oauth_token: str,
     verifier: str,
     connect_user: Any,
-    access_type: str | None,
+    access_type: str | None = None,
 ) -> Completed:
+    # What begin asked Twitter for (rows from before migration 0003 have none).
+    access_type = pending.access_type or access_type or app_settings.ACCESS_TYPE
     twitter = TwitterClient()
     asked_at = timezone.now()
     result = twitter.fetch_access_token(oauth_token, pending.secret, verifier)

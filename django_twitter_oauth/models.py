@@ -144,6 +144,12 @@ class RequestToken(models.Model):
         related_name="twitter_request_tokens",
         verbose_name=_("user"),
     )
+    access_type = models.CharField(
+        _("access type"),
+        max_length=8,
+        blank=True,
+        help_text=_('The x_auth_access_type asked for ("read" or "write"), if any.'),
+    )
     next_url = models.CharField(_("next URL"), max_length=2048, blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
 

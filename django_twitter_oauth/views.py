@@ -28,7 +28,6 @@ from django_twitter_oauth.conf import app_settings
 from django_twitter_oauth.exceptions import (
     AuthorizationError,
     CallbackNotApproved,
-    InvalidCallback,
     TwitterOAuthError,
     TwitterRateLimited,
     TwitterRejected,
@@ -161,28 +160,26 @@ def _error_page(
 def begin(request: HttpRequest) -> HttpResponse:
     """Start the flow on POST (CSRF-protected); GET shows a confirmation page unless
     TWITTER_OAUTH_LOGIN_ON_GET. Parameters: ``next``, ``force_login``, ``screen_name``,
-    ``authorize``."""
+    ``authorize``, ``access_type``."""
     data = request.POST if request.method == "POST" else request.GET
     next_url = flow.safe_next(request, data.get("next"))
     if request.method == "GET" and not app_settings.LOGIN_ON_GET:
         params = {
             name: data[name]
-            for name in ("force_login", "screen_name", "authorize")
+            for name in ("force_login", "screen_name", "authorize", "access_type")
             if data.get(name)
         }
         if next_url:
             params["next"] = next_url
         return render(request, "twitter_oauth/begin.html", {"params": params})
-    screen_name = data.get("screen_name", "")
-    if len(screen_name) > 50:
-        return _error_page(request, InvalidCallback(_("The screen name is too long.")))
     try:
         begun = flow.begin(
             request,
             next_url=next_url,
             force_login=_flag(data.get("force_login")),
-            screen_name=screen_name,
+            screen_name=data.get("screen_name", ""),
             authorize=_flag(data.get("authorize")),
+            access_type=data.get("access_type") or None,
         )
     except TwitterOAuthError as exc:
         return _error_page(request, exc, next_url=next_url)
@@ -274,7 +271,7 @@ def pin(request: HttpRequest) -> HttpResponse:
     authorization_url = flow.pin_authorization_url(
         oauth_token,
         force_login=_flag(request.GET.get("force_login")),
-        screen_name=request.GET.get("screen_name", "")[:50],
+        screen_name=request.GET.get("screen_name", ""),
     )
     return render(
         request,

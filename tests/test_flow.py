@@ -194,6 +194,47 @@ def test_begin_sends_the_access_type(fake_twitter: FakeTwitter) -> None:
     assert at_twitter(fake_twitter, begun.oauth_token)["access_type"] == "read"
 
 
+@override_settings(TWITTER_OAUTH_ACCESS_TYPE="write")
+def test_begin_with_an_access_type_for_this_flow(fake_twitter: FakeTwitter) -> None:
+    begun = flow.begin(make_request(), access_type="read")
+    assert "x_auth_access_type=read" in fake_twitter.calls[0].url
+    assert at_twitter(fake_twitter, begun.oauth_token)["access_type"] == "read"
+    assert RequestToken.objects.get().access_type == "read"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"access_type": "admin"}, "access type"),
+        ({"access_type": "READ"}, "access type"),
+        ({"screen_name": "jack&force_login=false"}, "screen name"),
+        ({"screen_name": "@jack"}, "screen name"),
+        ({"screen_name": "j" * 51}, "screen name"),
+        ({"screen_name": "jäck"}, "screen name"),
+    ],
+)
+def test_begin_refuses_bad_options(
+    fake_twitter: FakeTwitter, options: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(InvalidCallback) as excinfo:
+        flow.begin(make_request(), **options)
+    assert excinfo.value.status_code == 400
+    assert message in str(excinfo.value)
+    assert fake_twitter.calls == []
+    assert not RequestToken.objects.exists()
+
+
+def test_begin_pin_refuses_a_bad_access_type(fake_twitter: FakeTwitter) -> None:
+    with pytest.raises(InvalidCallback):
+        flow.begin_pin(make_user(), access_type="admin")
+    assert fake_twitter.calls == []
+
+
+def test_begin_takes_a_legacy_fifty_character_handle(fake_twitter: FakeTwitter) -> None:
+    begun = flow.begin(make_request(), screen_name="a_" * 25)
+    assert begun.authorization_params["screen_name"] == "a_" * 25
+
+
 @override_settings(TWITTER_OAUTH_SIGN_IN=False)
 def test_begin_refuses_anonymous_users_when_sign_in_is_off(fake_twitter: FakeTwitter) -> None:
     with pytest.raises(SignInRefused) as excinfo:
@@ -262,6 +303,10 @@ def test_pin_authorization_url(fake_twitter: FakeTwitter) -> None:
     assert flow.pin_authorization_url("tok", force_login=False, screen_name="") == (
         "https://api.twitter.com/oauth/authorize?oauth_token=tok"
     )
+    # Not a handle: left out.
+    assert flow.pin_authorization_url("tok", force_login=False, screen_name="j&x=1") == (
+        "https://api.twitter.com/oauth/authorize?oauth_token=tok"
+    )
 
 
 # -- complete -------------------------------------------------------------------------------
@@ -307,6 +352,36 @@ def test_complete_signs_in_through_the_backend(fake_twitter: FakeTwitter) -> Non
     completed = flow.complete(make_request(cookies=cookies), oauth_token, verifier)
     assert (completed.user, completed.created, completed.sign_in) == (alice, False, True)
     assert completed.user.backend == "django_twitter_oauth.backends.TwitterBackend"
+
+
+@pytest.mark.parametrize(("per_flow", "setting_now"), [("read", None), (None, "read")])
+def test_the_granted_level_falls_back_on_the_access_type_asked_at_begin(
+    per_flow: str | None, setting_now: str | None
+) -> None:
+    """Without x-access-level, the level is assumed from what begin asked for: the flow's
+    own access type, else the setting as it was then (not as it is at the callback)."""
+    alice = make_user()
+    with FakeTwitter(send_access_level=False) as fake:
+        with override_settings(TWITTER_OAUTH_ACCESS_TYPE=None if per_flow else "read"):
+            begun = flow.begin(make_request(alice), access_type=per_flow)
+        verifier = fake.approve(begun.oauth_token, user_id="42")
+        with override_settings(TWITTER_OAUTH_ACCESS_TYPE=None if setting_now else "write"):
+            flow.complete(
+                make_request(alice, cookies=browser(begun.flow_key)), begun.oauth_token, verifier
+            )
+    assert AccessToken.objects.get().access_level == "read"
+
+
+def test_complete_pin_falls_back_on_its_access_type_for_older_rows() -> None:
+    """A pending authorization begun before migration 0003 has no access type: the one
+    the command gives is used."""
+    alice = make_user()
+    with FakeTwitter(send_access_level=False) as fake:
+        begun, key = flow.begin_pin(alice)
+        RequestToken.objects.update(access_type="")
+        pin = fake.approve(begun.oauth_token, user_id="42")
+        flow.complete_pin(alice, key, begun.oauth_token, pin, access_type="read")
+    assert AccessToken.objects.get().access_level == "read"
 
 
 @pytest.mark.parametrize(

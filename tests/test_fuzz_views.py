@@ -634,6 +634,7 @@ BEGIN_FIELDS = {
     "force_login": values("1", "true", "yes", "on", "0", " TRUE ", "no"),
     "screen_name": values("jack", "j" * 50, "j" * 51),
     "authorize": values("1", "true", "0"),
+    "access_type": values("read", "write"),
 }
 BEGIN_QUERIES, BEGIN_BODIES = queries(BEGIN_FIELDS), form_bodies(BEGIN_FIELDS)
 
@@ -678,11 +679,14 @@ def test_begin(fake_twitter: FakeTwitter) -> None:
                 response = client.get("/twitter/begin/", QUERY_STRING=query)
             RAN["begin"] += 1
             screen_name = "" if seen is None else seen.get("screen_name", "")
+            access_type = "" if seen is None else seen.get("access_type", "")
             if seen is None:
                 check("begin", response, 400)
             elif not (post or login_on_get):
                 check("begin", response, 200)  # the confirmation page
-            elif len(screen_name) > 50:
+            elif (screen_name and not re.fullmatch(r"[A-Za-z0-9_]{1,50}", screen_name)) or (
+                access_type not in ("", "read", "write")
+            ):
                 check("begin", response, 400)
             elif name == "new" and not sign_in:
                 check("begin", response, 403)
@@ -764,8 +768,9 @@ def test_pin(fake_twitter: FakeTwitter, settings: DjangoSettings) -> None:
 
 def test_disconnect(fake_twitter: FakeTwitter) -> None:
     """disconnect with any twitter_user_id and next, from a new browser, the account's
-    owner and another user: only the owner naming the account exactly disconnects it
-    (200, one TokenEvent); the others get 404, a new browser the login page."""
+    owner and another user: only the owner naming the account exactly (or not naming
+    any: her only account) disconnects it (200, one TokenEvent); the others get 404, a
+    new browser the login page."""
     alice, mallory = make_user("alice"), make_user("mallory")
     linked = make_token(alice, twitter_user_id="6253282", screen_name="twitterapi")
     sessions = {"new": "", "alice": signed_in(alice), "mallory": signed_in(mallory)}
@@ -788,7 +793,11 @@ def test_disconnect(fake_twitter: FakeTwitter) -> None:
                 assert response["Location"] == "/accounts/login/?next=/twitter/disconnect/"
             elif seen is None:
                 check("disconnect", response, 400)
-            elif name == "alice" and seen.get("twitter_user_id") == linked.twitter_user_id:
+            elif name == "alice" and seen.get("twitter_user_id", "") in (
+                "",
+                linked.twitter_user_id,
+            ):
+                # Named exactly, or not named (Alice's only account).
                 check("disconnect", response, 200)
                 assert created(before) == {"TokenEvent": 1}
                 assert not AccessToken.objects.exists()

@@ -331,11 +331,20 @@ def test_begin_options_reach_twitter(
     assert query(url) == {"oauth_token": oauth_token, **params}
 
 
-def test_begin_refuses_a_long_screen_name(
-    client: Client, fake_twitter: FakeTwitter, sent: SignalRecorder
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"screen_name": "j" * 51},
+        {"screen_name": "jack\r\nX-Injected: 1"},
+        {"access_type": "admin"},
+    ],
+)
+def test_begin_refuses_bad_options(
+    client: Client, fake_twitter: FakeTwitter, sent: SignalRecorder, data: dict[str, str]
 ) -> None:
-    response = client.post("/twitter/begin/", {"screen_name": "j" * 51})
+    response = client.post("/twitter/begin/", data)
     assert response.status_code == 400
+    assert not RequestToken.objects.exists()
     assert fake_twitter.calls == []
     assert isinstance(sent.only("authorization_failed")["error"], InvalidCallback)
 
@@ -363,17 +372,22 @@ def test_the_template_tags_form_starts_the_flow(fake_twitter: FakeTwitter) -> No
     request.META["CSRF_COOKIE"] = client.cookies["csrftoken"].value
     request.user = AnonymousUser()
     html = Template(
-        '{% load twitter_oauth %}{% twitter_oauth_button next="/after/" force_login=True %}'
+        "{% load twitter_oauth %}"
+        '{% twitter_oauth_button next="/after/" force_login=True access_type="read" %}'
     ).render(RequestContext(request))
     fields = {
         part.split('name="')[1].split('"')[0]: part.split('value="')[1].split('"')[0]
         for part in html.split("<input")[1:]
     }
-    assert set(fields) == {"csrfmiddlewaretoken", "next", "force_login"}
+    assert set(fields) == {"csrfmiddlewaretoken", "next", "force_login", "access_type"}
     response = client.post("/twitter/begin/", fields)
     assert response.status_code == 302
     assert query(response["Location"])["force_login"] == "true"
-    assert RequestToken.objects.get().next_url == "/after/"
+    assert (RequestToken.objects.get().next_url, RequestToken.objects.get().access_type) == (
+        "/after/",
+        "read",
+    )
+    assert "x_auth_access_type=read" in fake_twitter.calls[0].url
 
 
 # -- cancel ---------------------------------------------------------------------------------

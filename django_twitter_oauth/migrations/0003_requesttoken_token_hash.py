@@ -1,5 +1,6 @@
 """RequestToken keeps only a SHA-256 of Twitter's oauth_token: nothing at rest rebuilds a
-pending authorization (a staff lookup on the token could)."""
+pending authorization (a staff lookup on the token could). And the access type asked
+for, per flow."""
 
 from __future__ import annotations
 
@@ -42,4 +43,14 @@ class Migration(migrations.Migration):
         ),
         migrations.RemoveField(model_name="requesttoken", name="token"),
         migrations.RunPython(migrations.RunPython.noop, forget_pending, elidable=True),
+        migrations.AddField(
+            model_name="requesttoken",
+            name="access_type",
+            field=models.CharField(
+                blank=True,
+                help_text='The x_auth_access_type asked for ("read" or "write"), if any.',
+                max_length=8,
+                verbose_name="access type",
+            ),
+        ),
     ]
