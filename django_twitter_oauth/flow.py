@@ -28,6 +28,7 @@ from typing import Any
 from django.contrib.auth import authenticate
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, router, transaction
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -205,6 +206,11 @@ def database() -> str:
     return router.db_for_write(AccessToken)
 
 
+def _pending() -> QuerySet[RequestToken]:
+    """Pending authorizations, read where they are written."""
+    return RequestToken.objects.db_manager(router.db_for_write(RequestToken)).all()
+
+
 def _user(request: HttpRequest) -> Any:
     user = getattr(request, "user", None)
     return user if user is not None and user.is_authenticated else None
@@ -284,7 +290,7 @@ def _make_room(flow_key_hash: str) -> None:
     )
     # _raw_delete: a single DELETE, without the transaction QuerySet.delete() opens
     # around it (nothing refers to a RequestToken, and no signal is sent for one).
-    surplus._raw_delete(surplus.db)
+    surplus._raw_delete(router.db_for_write(RequestToken))
 
 
 @sensitive_variables()
@@ -352,7 +358,8 @@ def find_pending(request: HttpRequest, oauth_token: str) -> RequestToken:
 def _find(oauth_token: str, flow_key_hash: str, user: Any) -> RequestToken:
     if not _well_formed(oauth_token):
         raise InvalidCallback()
-    found = RequestToken.objects.filter(token_hash=hash_token(oauth_token)).first()
+    # From the database written to (not a replica that may lag behind the begin).
+    found = _pending().filter(token_hash=hash_token(oauth_token)).first()
     if found is None:
         raise UnknownRequestToken()
     if not flow_key_hash or not secrets.compare_digest(flow_key_hash, found.flow_key_hash):
@@ -483,7 +490,6 @@ def _exchange(
 
 
 @sensitive_variables()
-@transaction.atomic
 def _store(
     request: HttpRequest | None,
     *,
@@ -497,74 +503,80 @@ def _store(
     asked_at: dt.datetime,
     email: str | None = None,
 ) -> Completed:
-    existing = (
-        AccessToken.objects.select_for_update(of=("self",))
-        .select_related("user")
-        # The old credentials are replaced, never read: a token no key in FERNET_KEYS
-        # can decrypt (a lost key) does not stop its user from authorizing again.
-        .defer("token", "secret")
-        .filter(twitter_user_id=twitter_user_id)
-        .first()
-    )
-    # A row untouched since Twitter was asked was not revoked meanwhile: a revocation
-    # deletes the row it revoked, or (still running) finds it rewritten and checks it.
-    meanwhile = existing is None or existing.updated_at >= asked_at
-    if meanwhile and _revoked_since(twitter_user_id, asked_at) and not _honoured(token, secret):
-        raise AuthorizationError(REVOKED_MEANWHILE)
-    signed_up = False
-    if connect_user is not None:
-        if existing is not None and existing.user_id != connect_user.pk:
-            raise AccountConflict()
-        owner = connect_user
-    elif existing is not None:
-        owner = existing.user
-        if not owner.is_active:
-            raise SignInRefused("The account connected to this Twitter account is disabled.")
-    elif app_settings.ALLOW_SIGNUP:
-        owner = _sign_up(request, TwitterIdentity(twitter_user_id, screen_name), email)
-        signed_up = True
-    else:
-        raise SignInRefused()
-    values = {
-        "screen_name": screen_name,
-        "token": token,
-        "secret": secret,
-        "access_level": access_level,
-        "app_permission": app_settings.APP_PERMISSION,
-    }
-    if existing is None:
-        access_token = AccessToken.objects.create(
-            user=owner, twitter_user_id=twitter_user_id, **values
+    """Link or update the token, under a lock on the account's row, in one transaction
+    on :func:`database` (the router's database for the app's models: the lock and the
+    signals' on-commit hooks are on the same one)."""
+    with transaction.atomic(using=database()):
+        existing = (
+            AccessToken.objects.select_for_update(of=("self",))
+            .select_related("user")
+            # The old credentials are replaced, never read: a token no key in FERNET_KEYS
+            # can decrypt (a lost key) does not stop its user from authorizing again.
+            .defer("token", "secret")
+            .filter(twitter_user_id=twitter_user_id)
+            .first()
         )
-    else:
-        access_token = existing
-        for name, value in values.items():
-            setattr(access_token, name, value)
-        access_token.save(update_fields=[*values, "updated_at"])
-    TokenEvent.for_token(
-        access_token,
-        TokenEvent.Action.AUTHORIZED if existing is None else TokenEvent.Action.REAUTHORIZED,
-        reason="sign-up" if signed_up else ("connect" if connect_user is not None else "sign-in"),
-    ).save()
-    if connect_user is None:
-        # Through the authentication backends, inside the transaction: when none
-        # accepts the user, nothing is left behind (no token, no new user).
-        owner = authenticate(request, twitter_token=access_token)
-        if owner is None:
-            logger.warning(
-                "Sign-in with Twitter refused by the authentication backends; is %s in "
-                "AUTHENTICATION_BACKENDS?",
-                "django_twitter_oauth.backends.TwitterBackend",
+        # A row untouched since Twitter was asked was not revoked meanwhile: a revocation
+        # deletes the row it revoked, or (still running) finds it rewritten and checks it.
+        meanwhile = existing is None or existing.updated_at >= asked_at
+        if meanwhile and _revoked_since(twitter_user_id, asked_at) and not _honoured(token, secret):
+            raise AuthorizationError(REVOKED_MEANWHILE)
+        signed_up = False
+        if connect_user is not None:
+            if existing is not None and existing.user_id != connect_user.pk:
+                raise AccountConflict()
+            owner = connect_user
+        elif existing is not None:
+            owner = existing.user
+            if not owner.is_active:
+                raise SignInRefused("The account connected to this Twitter account is disabled.")
+        elif app_settings.ALLOW_SIGNUP:
+            owner = _sign_up(request, TwitterIdentity(twitter_user_id, screen_name), email)
+            signed_up = True
+        else:
+            raise SignInRefused()
+        values = {
+            "screen_name": screen_name,
+            "token": token,
+            "secret": secret,
+            "access_level": access_level,
+            "app_permission": app_settings.APP_PERMISSION,
+        }
+        if existing is None:
+            access_token = AccessToken.objects.create(
+                user=owner, twitter_user_id=twitter_user_id, **values
             )
-            raise SignInRefused("Signing in with Twitter is not available for this account.")
-    return Completed(
-        token=access_token,
-        user=owner,
-        created=existing is None,
-        next_url=next_url,
-        sign_in=connect_user is None,
-        signed_up=signed_up,
-    )
+        else:
+            access_token = existing
+            for name, value in values.items():
+                setattr(access_token, name, value)
+            access_token.save(update_fields=[*values, "updated_at"])
+        TokenEvent.for_token(
+            access_token,
+            TokenEvent.Action.AUTHORIZED if existing is None else TokenEvent.Action.REAUTHORIZED,
+            reason="sign-up"
+            if signed_up
+            else ("connect" if connect_user is not None else "sign-in"),
+        ).save()
+        if connect_user is None:
+            # Through the authentication backends, inside the transaction: when none
+            # accepts the user, nothing is left behind (no token, no new user).
+            owner = authenticate(request, twitter_token=access_token)
+            if owner is None:
+                logger.warning(
+                    "Sign-in with Twitter refused by the authentication backends; is %s in "
+                    "AUTHENTICATION_BACKENDS?",
+                    "django_twitter_oauth.backends.TwitterBackend",
+                )
+                raise SignInRefused("Signing in with Twitter is not available for this account.")
+        return Completed(
+            token=access_token,
+            user=owner,
+            created=existing is None,
+            next_url=next_url,
+            sign_in=connect_user is None,
+            signed_up=signed_up,
+        )
 
 
 def _revoked_since(twitter_user_id: str, asked_at: dt.datetime) -> bool:
@@ -572,11 +584,15 @@ def _revoked_since(twitter_user_id: str, asked_at: dt.datetime) -> bool:
     token: at the same access level Twitter hands back the token the user already has,
     which that revocation may just have invalidated. (Under the lock on the account's
     row: a revocation that finishes later finds the stored token and deletes it.)"""
-    return TokenEvent.objects.filter(
-        twitter_user_id=twitter_user_id,
-        action=TokenEvent.Action.REVOKED,
-        created_at__gte=asked_at,
-    ).exists()
+    return (
+        TokenEvent.objects.db_manager(database())
+        .filter(
+            twitter_user_id=twitter_user_id,
+            action=TokenEvent.Action.REVOKED,
+            created_at__gte=asked_at,
+        )
+        .exists()
+    )
 
 
 @sensitive_variables()
@@ -615,15 +631,13 @@ def deny(request: HttpRequest, oauth_token: str) -> str:
     """
     flow_key_hash = _flow_key_hash(request)
     pending = (
-        RequestToken.objects.filter(
-            token_hash=hash_token(oauth_token), flow_key_hash=flow_key_hash
-        ).first()
+        _pending().filter(token_hash=hash_token(oauth_token), flow_key_hash=flow_key_hash).first()
         if flow_key_hash and _well_formed(oauth_token)
         else None
     )
     if pending is None:
         return ""
-    RequestToken.objects.filter(pk=pending.pk).delete()
+    pending.delete()
     signals.send_after_commit(
         signals.authorization_denied, using=database(), sender=RequestToken, request=request
     )

@@ -680,3 +680,30 @@ def test_safe_next_counts_the_length_percent_encoded() -> None:
     longest = "/" + "中" * ((flow.MAX_NEXT_URL - 1) // 9)
     assert flow.safe_next(make_request(), longest) == longest
     assert flow.safe_next(make_request(), longest + "中") == ""
+
+
+# -- database router ------------------------------------------------------------------------
+
+
+class RecordingRouter:
+    """Sends every write to "default", noting which models were asked about."""
+
+    asked: list[str] = []
+
+    def db_for_write(self, model: Any, **hints: Any) -> str:
+        self.asked.append(model._meta.model_name)
+        return "default"
+
+
+@override_settings(DATABASE_ROUTERS=["tests.test_flow.RecordingRouter"])
+def test_the_flow_asks_the_router(fake_twitter: FakeTwitter) -> None:
+    """Transactions, the lock, reads of pending authorizations and the on-commit hooks go
+    where the router puts the app's rows (another engineer's suite runs them on a
+    second database)."""
+    RecordingRouter.asked = []
+    cookies, oauth_token = started(make_user())
+    assert flow.database() == "default"
+    RecordingRouter.asked = []
+    verifier = fake_twitter.approve(oauth_token, user_id="42")
+    flow.complete(make_request(User.objects.get(), cookies=cookies), oauth_token, verifier)
+    assert {"accesstoken", "requesttoken"} <= set(RecordingRouter.asked)
