@@ -454,6 +454,9 @@ def _exchange(
     # Twitter sends x-access-level on every OAuth answer; should it not, assume what it
     # grants for this app's permission and the requested access type.
     access_level = access_level or granted_level(app_settings.APP_PERMISSION, access_type)
+    # The address Twitter gives with TWITTER_OAUTH_REQUEST_EMAIL (None until the
+    # identifying call asks for it): for the sign-up and the signal.
+    email: str | None = None
 
     def store() -> Completed:
         # Not a functools.partial: its repr() would show the token and the secret.
@@ -467,6 +470,7 @@ def _exchange(
             access_level=access_level,
             next_url=pending.next_url,
             asked_at=asked_at,
+            email=email,
         )
 
     try:
@@ -485,6 +489,7 @@ def _exchange(
         user=completed.user,
         token=completed.token,
         created=completed.created,
+        email=email,
     )
     return completed
 

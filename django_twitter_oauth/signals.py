@@ -19,7 +19,8 @@ logger = logging.getLogger(__name__)
 
 #: A user authorized the app: ``request`` (None from ``twitter_oauth_connect``, the PIN
 #: flow in a terminal), ``user``, ``token``, ``created`` (False when an existing token
-#: for the same Twitter account was updated). Sender: ``AccessToken``.
+#: for the same Twitter account was updated), ``email`` (the address Twitter gave with
+#: TWITTER_OAUTH_REQUEST_EMAIL, else None). Sender: ``AccessToken``.
 authorization_completed = Signal()
 
 #: The user cancelled at Twitter (``denied=`` callback): ``request`` (always a

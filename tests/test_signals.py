@@ -72,6 +72,7 @@ def test_authorization_completed(
         "user": alice,
         "token": AccessToken.objects.get(),
         "created": created,
+        "email": None,
     }
 
 
