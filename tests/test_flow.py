@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
-from django.db import IntegrityError, connection
+from django.db import IntegrityError, connection, transaction
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from django_twitter_oauth import flow
+from django_twitter_oauth import flow, signals
 from django_twitter_oauth.exceptions import (
     AccountConflict,
     AmbiguousAccount,
@@ -696,14 +696,29 @@ class RecordingRouter:
 
 
 @override_settings(DATABASE_ROUTERS=["tests.test_flow.RecordingRouter"])
-def test_the_flow_asks_the_router(fake_twitter: FakeTwitter) -> None:
+def test_the_flow_asks_the_router(
+    fake_twitter: FakeTwitter, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Transactions, the lock, reads of pending authorizations and the on-commit hooks go
     where the router puts the app's rows (another engineer's suite runs them on a
     second database)."""
-    RecordingRouter.asked = []
     cookies, oauth_token = started(make_user())
     assert flow.database() == "default"
     RecordingRouter.asked = []
+    usings: list[tuple[str, Any]] = []
+    atomic, send_after_commit = transaction.atomic, signals.send_after_commit
+
+    def recording_atomic(*args: Any, **kwargs: Any) -> Any:
+        usings.append(("atomic", kwargs.get("using")))
+        return atomic(*args, **kwargs)
+
+    def recording_send(signal: Any, **kwargs: Any) -> None:
+        usings.append(("on_commit", kwargs.get("using")))
+        send_after_commit(signal, **kwargs)
+
+    monkeypatch.setattr(transaction, "atomic", recording_atomic)
+    monkeypatch.setattr(signals, "send_after_commit", recording_send)
     verifier = fake_twitter.approve(oauth_token, user_id="42")
     flow.complete(make_request(User.objects.get(), cookies=cookies), oauth_token, verifier)
     assert {"accesstoken", "requesttoken"} <= set(RecordingRouter.asked)
+    assert usings == [("atomic", "default"), ("on_commit", "default")]
