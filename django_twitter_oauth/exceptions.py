@@ -196,3 +196,14 @@ class UnknownAccount(AuthorizationError):
 
     status_code = 404
     default_message = "This Twitter account is not connected to your account."
+
+
+class AmbiguousAccount(AuthorizationError):
+    """Disconnect: the signed-in user has several Twitter accounts connected and did not
+    say which (``twitter_user_id``)."""
+
+    status_code = 400
+    default_message = (
+        "Several Twitter accounts are connected to your account. "
+        "Please choose the one to disconnect."
+    )

@@ -7,6 +7,7 @@ Tokens and secrets are encrypted at rest (:mod:`django_twitter_oauth.fields`);
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -126,14 +127,22 @@ def _expiry_cutoff(now: dt.datetime | None) -> dt.datetime:
     return (now or timezone.now()) - dt.timedelta(seconds=app_settings.REQUEST_TOKEN_TTL)
 
 
+def hash_token(oauth_token: str) -> str:
+    """The SHA-256 (hex) of a request token (or flow key), as :class:`RequestToken`
+    stores it: the value itself never reaches the database."""
+    return hashlib.sha256(oauth_token.encode()).hexdigest()
+
+
 class RequestToken(models.Model):
     """A pending authorization: Twitter's request token until the user comes back.
 
-    Bound to a hash of a random flow key kept in the browser's session (not of the
-    session key, which changes at login), consumed exactly once.
+    Only a hash of Twitter's ``oauth_token`` is stored (the browser brings the token
+    back), so nothing at rest rebuilds a pending authorization; the secret is
+    encrypted. Bound to a hash of a random flow key kept in a signed cookie, consumed
+    exactly once.
     """
 
-    token = models.CharField(_("request token"), max_length=255, unique=True)
+    token_hash = models.CharField(_("request token hash"), max_length=64, unique=True)
     secret = EncryptedTextField(_("request token secret"))
     flow_key_hash = models.CharField(_("flow key hash"), max_length=64)
     user = models.ForeignKey(
@@ -143,6 +152,12 @@ class RequestToken(models.Model):
         blank=True,
         related_name="twitter_request_tokens",
         verbose_name=_("user"),
+    )
+    access_type = models.CharField(
+        _("access type"),
+        max_length=8,
+        blank=True,
+        help_text=_('The x_auth_access_type asked for ("read" or "write"), if any.'),
     )
     next_url = models.CharField(_("next URL"), max_length=2048, blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)

@@ -1,7 +1,10 @@
-"""The app's signals. Each is sent after the transaction that caused it commits.
+"""The app's signals. Each is sent after the transaction that caused it commits, with
+Django's ``send_robust``: a receiver that raises is logged (``ERROR``, with its
+traceback) and never turns work already stored into an error, nor stops the others.
 
 ``token`` is always the :class:`~django_twitter_oauth.models.AccessToken` (after a
-deletion, the instance as it was).
+deletion, the instance as it was). ``request`` is None when the work did not come from
+a browser (management commands, tasks): a receiver that uses it must check.
 """
 
 from __future__ import annotations
@@ -22,17 +25,19 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: A user authorized the app: ``request``, ``user``, ``token``, ``created`` (False
-#: when an existing token for the same Twitter account was updated).
-#: Sender: ``AccessToken``.
+#: A user authorized the app: ``request`` (None from ``twitter_oauth_connect``, the PIN
+#: flow in a terminal), ``user``, ``token``, ``created`` (False when an existing token
+#: for the same Twitter account was updated), ``email`` (the address Twitter gave with
+#: TWITTER_OAUTH_REQUEST_EMAIL, else None). Sender: ``AccessToken``.
 authorization_completed = Signal()
 
-#: The user cancelled at Twitter (``denied=`` callback): ``request``.
-#: Sender: ``RequestToken``.
+#: The user cancelled at Twitter (``denied=`` callback): ``request`` (always a
+#: browser's). Sender: ``RequestToken``.
 authorization_denied = Signal()
 
-#: The authorization could not be completed: ``request``, ``error`` (the
-#: exception; its message holds no secret). Sender: ``RequestToken``.
+#: The authorization could not be completed: ``request`` (always a browser's: the
+#: terminal's PIN flow reports its failures itself), ``error`` (the exception; its
+#: message holds no secret). Sender: ``RequestToken``.
 authorization_failed = Signal()
 
 #: A token was revoked at Twitter (or Twitter already considered it invalid) and

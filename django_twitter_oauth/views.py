@@ -5,6 +5,7 @@ render the result. Every failure is a page with the status docs/flow.rst lists, 
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Callable
@@ -12,13 +13,14 @@ from typing import Any
 
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_not_required, login_required
-from django.db import transaction
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import render, resolve_url
 from django.urls import reverse
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
+from django.views.debug import SafeExceptionReporterFilter, get_default_exception_reporter_filter
 from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from django_twitter_oauth import flow, signals
@@ -26,7 +28,6 @@ from django_twitter_oauth.conf import app_settings
 from django_twitter_oauth.exceptions import (
     AuthorizationError,
     CallbackNotApproved,
-    InvalidCallback,
     TwitterOAuthError,
     TwitterRateLimited,
     TwitterRejected,
@@ -40,9 +41,42 @@ logger = logging.getLogger(__name__)
 View = Callable[..., HttpResponse]
 
 TRUE_VALUES = ("1", "true", "yes", "on")
+#: What a consumed credential in the request is replaced with (as Django's own filter
+#: shows a sensitive variable).
+CLEANSED = "********************"
 
 # Reachable by anonymous visitors even under Django's LoginRequiredMiddleware.
 _public = login_not_required
+
+
+_ALWAYS_ACTIVE: dict[type[SafeExceptionReporterFilter], type[SafeExceptionReporterFilter]] = {}
+
+
+def _always_active(filter_class: type[SafeExceptionReporterFilter]) -> SafeExceptionReporterFilter:
+    """``filter_class`` (the site's DEFAULT_EXCEPTION_REPORTER_FILTER), active with
+    DEBUG on too: Django's filter hides nothing while DEBUG is on."""
+    if filter_class not in _ALWAYS_ACTIVE:
+
+        class AlwaysActive(filter_class):  # type: ignore[valid-type,misc]
+            def is_active(self, request: HttpRequest | None) -> bool:
+                return True
+
+        _ALWAYS_ACTIVE[filter_class] = AlwaysActive
+    return _ALWAYS_ACTIVE[filter_class]()
+
+
+def _cleansed_reports(view: View) -> View:
+    """Error reports of ``view`` (Django's DEBUG 500 page, the admins' e-mail, error
+    trackers that use Django's filter) hide what ``sensitive_variables`` and
+    ``sensitive_post_parameters`` mark, DEBUG or not: the view holds credentials."""
+
+    @functools.wraps(view)
+    def cleansed(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        filter_class = type(get_default_exception_reporter_filter())
+        request.exception_reporter_filter = _always_active(filter_class)
+        return view(request, *args, **kwargs)
+
+    return cleansed
 
 
 def _next_or_default(request: HttpRequest, next_url: str) -> str:
@@ -96,10 +130,12 @@ def _error_page(
         )
     logger.info("Twitter authorization failed (%s): %s", status, exc)
     if authorization:
-        transaction.on_commit(
-            lambda: signals.authorization_failed.send(
-                sender=RequestToken, request=request, error=exc
-            )
+        signals.send_after_commit(
+            signals.authorization_failed,
+            using=flow.database(),
+            sender=RequestToken,
+            request=request,
+            error=exc,
         )
     response = render(
         request,
@@ -126,28 +162,26 @@ def _error_page(
 def begin(request: HttpRequest) -> HttpResponse:
     """Start the flow on POST (CSRF-protected); GET shows a confirmation page unless
     TWITTER_OAUTH_LOGIN_ON_GET. Parameters: ``next``, ``force_login``, ``screen_name``,
-    ``authorize``."""
+    ``authorize``, ``access_type``."""
     data = request.POST if request.method == "POST" else request.GET
     next_url = flow.safe_next(request, data.get("next"))
     if request.method == "GET" and not app_settings.LOGIN_ON_GET:
         params = {
             name: data[name]
-            for name in ("force_login", "screen_name", "authorize")
+            for name in ("force_login", "screen_name", "authorize", "access_type")
             if data.get(name)
         }
         if next_url:
             params["next"] = next_url
         return render(request, "twitter_oauth/begin.html", {"params": params})
-    screen_name = data.get("screen_name", "")
-    if len(screen_name) > 50:
-        return _error_page(request, InvalidCallback(_("The screen name is too long.")))
     try:
         begun = flow.begin(
             request,
             next_url=next_url,
             force_login=_flag(data.get("force_login")),
-            screen_name=screen_name,
+            screen_name=data.get("screen_name", ""),
             authorize=_flag(data.get("authorize")),
+            access_type=data.get("access_type") or None,
         )
     except TwitterOAuthError as exc:
         return _error_page(request, exc, next_url=next_url)
@@ -159,10 +193,28 @@ def begin(request: HttpRequest) -> HttpResponse:
                 **{k: v for k, v in begun.authorization_params.items() if k != "oauth_token"},
             }
         )
-        return HttpResponseRedirect(f"{reverse('twitter_oauth:pin')}?{query}")
-    return HttpResponseRedirect(begun.authorization_url)
+        response = HttpResponseRedirect(f"{reverse('twitter_oauth:pin')}?{query}")
+    else:
+        response = HttpResponseRedirect(begun.authorization_url)
+    flow.set_flow_cookie(response, request, begun.flow_key)
+    return response
 
 
+def _consume(request: HttpRequest, name: str) -> str:
+    """The query parameter ``name``, then blanked in the request (its ``GET`` and the
+    query string its URL and ``repr()`` show): a crash report, an error tracker or a
+    signal receiver sees the request without it."""
+    value = request.GET.get(name, "")
+    if value:
+        query = request.GET.copy()
+        query[name] = CLEANSED
+        query_string = query.urlencode(safe="*")
+        request.GET = QueryDict(query_string, encoding=request.encoding)
+        request.META = {**request.META, "QUERY_STRING": query_string}
+    return value
+
+
+@sensitive_variables()
 def _finish(request: HttpRequest, oauth_token: str, verifier: str) -> HttpResponse:
     try:
         completed = flow.complete(request, oauth_token, verifier)
@@ -177,15 +229,16 @@ def _finish(request: HttpRequest, oauth_token: str, verifier: str) -> HttpRespon
 @_public
 @never_cache
 @require_GET
+@_cleansed_reports
+@sensitive_variables()
 def callback(request: HttpRequest) -> HttpResponse:
     """Where Twitter sends the browser back: complete the flow, or handle ``denied``."""
     if "denied" in request.GET:
         next_url = flow.deny(request, request.GET.get("denied", ""))
         query = f"?{urlencode({'next': next_url})}" if next_url else ""
         return HttpResponseRedirect(f"{reverse('twitter_oauth:denied')}{query}")
-    return _finish(
-        request, request.GET.get("oauth_token", ""), request.GET.get("oauth_verifier", "")
-    )
+    verifier = _consume(request, "oauth_verifier")
+    return _finish(request, request.GET.get("oauth_token", ""), verifier)
 
 
 @_public
@@ -200,6 +253,9 @@ def denied(request: HttpRequest) -> HttpResponse:
 @_public
 @never_cache
 @require_http_methods(["GET", "POST"])
+@_cleansed_reports
+@sensitive_post_parameters("pin")
+@sensitive_variables()
 def pin(request: HttpRequest) -> HttpResponse:
     """The PIN (``oob``) flow: a link to Twitter and a form for the PIN it shows."""
     if request.method == "POST":
@@ -208,25 +264,29 @@ def pin(request: HttpRequest) -> HttpResponse:
             request.POST.get("oauth_token", ""),
             "".join(request.POST.get("pin", "").split()),
         )
+    # The browser brings the request token; only its hash is stored.
+    oauth_token = request.GET.get("oauth_token", "")
     try:
-        pending = flow.find_pending(request, request.GET.get("oauth_token", ""))
+        flow.find_pending(request, oauth_token)
     except TwitterOAuthError as exc:
         return _error_page(request, exc)
     authorization_url = flow.pin_authorization_url(
-        pending.token,
+        oauth_token,
         force_login=_flag(request.GET.get("force_login")),
-        screen_name=request.GET.get("screen_name", "")[:50],
+        screen_name=request.GET.get("screen_name", ""),
     )
     return render(
         request,
         "twitter_oauth/pin.html",
-        {"oauth_token": pending.token, "authorization_url": authorization_url},
+        {"oauth_token": oauth_token, "authorization_url": authorization_url},
     )
 
 
 @never_cache
 @require_POST
 @login_required
+@_cleansed_reports
+@sensitive_variables()
 def disconnect(request: HttpRequest) -> HttpResponse:
     """Revoke the signed-in user's token for ``twitter_user_id`` at Twitter, delete it."""
     next_url = flow.safe_next(request, request.POST.get("next"))

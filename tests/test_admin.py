@@ -203,7 +203,7 @@ def test_event_and_pending_authorization_pages_are_read_only_and_show_no_secret(
     revocation.revoke(tokens[:1], reason="test")
     revocation.verify(held(None, 1, start=3))
     pending = RequestToken.objects.create(
-        token="requestTOKENrequest", secret="requestSECRETrequest", flow_key_hash="h" * 64
+        token_hash="requestTOKENrequest", secret="requestSECRETrequest", flow_key_hash="h" * 64
     )
     client = logged_in(client, staff("viewer", "view_tokenevent", "view_requesttoken"))
     event = TokenEvent.objects.get(action="revoked")

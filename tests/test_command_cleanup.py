@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 
 def request_token(name: str, *, age: dt.timedelta) -> RequestToken:
     return RequestToken.objects.create(
-        token=name,
+        token_hash=name,
         secret=f"{name}-secret",
         flow_key_hash="h" * 64,
         created_at=timezone.now() - age,
@@ -46,7 +46,7 @@ def cleanup(*args: str) -> str:
 
 
 def pending_names() -> set[str]:
-    return set(RequestToken.objects.values_list("token", flat=True))
+    return set(RequestToken.objects.values_list("token_hash", flat=True))
 
 
 def reasons() -> set[str]:

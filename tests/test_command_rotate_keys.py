@@ -54,7 +54,7 @@ def tokens(count: int, *, start: int = 1) -> list[AccessToken]:
 def pending(count: int) -> list[RequestToken]:
     return [
         RequestToken.objects.create(
-            token=f"request{number}", secret=f"requestSECRET{number}", flow_key_hash="h" * 64
+            token_hash=f"request{number}", secret=f"requestSECRET{number}", flow_key_hash="h" * 64
         )
         for number in range(1, count + 1)
     ]
@@ -64,7 +64,7 @@ def plaintexts() -> list[tuple[str, str]]:
     """Every stored secret, decrypted with the keys configured now."""
     return [
         *AccessToken.objects.order_by("pk").values_list("token", "secret"),
-        *((token.token, token.secret) for token in RequestToken.objects.order_by("pk")),
+        *((token.token_hash, token.secret) for token in RequestToken.objects.order_by("pk")),
     ]
 
 
@@ -167,7 +167,7 @@ def test_unreadable_rows_are_reported_and_never_rewritten() -> None:
     readable = tokens(2)
     with override_settings(FERNET_KEYS=[LOST]):
         tokens(1, start=3)
-        RequestToken.objects.create(token="lost", secret="s", flow_key_hash="h" * 64)
+        RequestToken.objects.create(token_hash="lost", secret="s", flow_key_hash="h" * 64)
     before = ciphertexts(AccessToken)
     lost_request = ciphertexts(RequestToken)
     with override_settings(FERNET_KEYS=[NEW, OLD]):

@@ -39,7 +39,14 @@ from django_twitter_oauth.testing.provider import (
     INVALIDATE_TOKEN,
     VERIFY_CREDENTIALS,
 )
-from tests.utils import SignalRecorder, credentials, hold_tokens, make_request, make_user
+from tests.utils import (
+    SignalRecorder,
+    browser,
+    credentials,
+    hold_tokens,
+    make_request,
+    make_user,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -101,10 +108,11 @@ class Interleaving:
                 self._turn.notify_all()
 
 
-def come_back(url: str, session_key: str | None, user: Any) -> HttpResponse:
-    """The browser comes back from Twitter to ``url``, with its session and user."""
+def come_back(url: str, cookies: dict[str, str], user: Any) -> HttpResponse:
+    """The browser comes back from Twitter to ``url``, with its cookies and user."""
     request = RequestFactory().get(url)
-    request.session, request.user = SessionStore(session_key), user
+    request.COOKIES.update(cookies)
+    request.session, request.user = SessionStore(), user
     return views.callback(request)
 
 
@@ -136,15 +144,14 @@ def test_racing_callbacks_for_one_request_token(
         account = str(1000 + round_)
         users_before = User.objects.count()
         with override_settings(TWITTER_OAUTH_ALLOW_SIGNUP=True):
-            session = SessionStore()
-            oauth_token = flow.begin(make_request(user, session=session)).oauth_token
-            session.save()
+            begun = flow.begin(make_request(user))
+            oauth_token, cookies = begun.oauth_token, browser(begun.flow_key)
             callback = fake_twitter.authorize(
                 oauth_token, user_id=account, screen_name=f"racer{account}"
             )
             with SignalRecorder() as sent:
-                browser = functools.partial(come_back, callback, session.session_key, user)
-                responses: list[HttpResponse] = run_concurrently(*[browser] * CALLBACKS)
+                tab = functools.partial(come_back, callback, cookies, user)
+                responses: list[HttpResponse] = run_concurrently(*[tab] * CALLBACKS)
         # A thread that never got through the barrier comes back as BrokenBarrierError.
         assert all(isinstance(response, HttpResponse) for response in responses), responses
         assert sorted(response.status_code for response in responses) == [302] + [400] * (
@@ -298,8 +305,9 @@ def race_reauthorization(
     def race(order: tuple[str, ...], number: int) -> Reauthorization:
         account = str(2000 + number)
         (old,) = hold_tokens(1, twitter=fake_twitter, user=alice, start=int(account))
-        request = make_request(alice)
-        oauth_token = flow.begin(request).oauth_token
+        begun = flow.begin(make_request(alice))
+        oauth_token = begun.oauth_token
+        request = make_request(alice, cookies=browser(begun.flow_key))
         verifier = fake_twitter.approve(oauth_token, user_id=account, screen_name="again")
         interleaving = state["interleaving"] = Interleaving(*order)
         verified_before = fake_twitter.count(VERIFY_CREDENTIALS)
@@ -458,8 +466,9 @@ def test_key_rotation_while_the_flow_writes(
             }
             flows = {}
             for role, account in accounts.items():
-                request = make_request(owner)
-                oauth_token = flow.begin(request).oauth_token
+                begun = flow.begin(make_request(owner))
+                oauth_token = begun.oauth_token
+                request = make_request(owner, cookies=browser(begun.flow_key))
                 # Another access level: Twitter issues a new token (a lost write shows).
                 verifier = fake_twitter.approve(oauth_token, user_id=account, access_level="read")
                 flows[role] = functools.partial(flow.complete, request, oauth_token, verifier)

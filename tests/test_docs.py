@@ -323,8 +323,8 @@ def test_the_models_page_lost_key_procedure(fake_twitter: Any, capsys: Any) -> N
     with override_settings(FERNET_KEYS=["the-lost-key"]):
         make_token(make_user("bob"), twitter_user_id="2", screen_name="bob")
         make_token(make_user("carol"), twitter_user_id="3", screen_name="carol")
-        RequestToken.objects.create(token="old", secret="s", flow_key_hash="h")
-    RequestToken.objects.filter(token="old").update(created_at="2020-01-01T00:00:00Z")
+        RequestToken.objects.create(token_hash="old", secret="s", flow_key_hash="h")
+    RequestToken.objects.filter(token_hash="old").update(created_at="2020-01-01T00:00:00Z")
 
     # 2. Find them: the page's function, as run in `manage.py shell`.
     (example,) = [block for block in code_blocks("models.rst") if "def unreadable_tokens" in block]

@@ -17,6 +17,7 @@ import html
 import io
 import json
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -590,9 +591,14 @@ def test_access_token(
     client.force_login(staff)
     if view == "pin":
         settings.TWITTER_OAUTH_CALLBACK_URL = "oob"
-    assert client.post(reverse("twitter_oauth:begin")).status_code == 302
+    begun = client.post(reverse("twitter_oauth:begin"))
+    assert begun.status_code == 302
     pending = RequestToken.objects.get()
-    verifier = fake_twitter.approve(pending.token, user_id=USER_ID, screen_name=SCREEN_NAME)
+    # Only its hash is stored: the request token comes from the redirect, as at Twitter.
+    oauth_token = urllib.parse.parse_qs(urllib.parse.urlsplit(begun["Location"]).query)[
+        "oauth_token"
+    ][0]
+    verifier = fake_twitter.approve(oauth_token, user_id=USER_ID, screen_name=SCREEN_NAME)
     # The token a partial answer hands out, for the credential check that follows it.
     fake_twitter.add_access_token(TOKEN, SECRET, user_id=USER_ID, screen_name=SCREEN_NAME)
     faults.inject(AT, row.fault)
@@ -600,9 +606,9 @@ def test_access_token(
     def complete() -> Any:
         with django_capture_on_commit_callbacks(execute=True):
             if view == "pin":
-                data = {"oauth_token": pending.token, "pin": verifier}
+                data = {"oauth_token": oauth_token, "pin": verifier}
                 return client.post(reverse("twitter_oauth:pin"), data)
-            return client.get(fake_twitter.redirect_url(pending.token, verifier))
+            return client.get(fake_twitter.redirect_url(oauth_token, verifier))
 
     response = complete()
     check_page(response, row, sent, pending.secret, verifier, OLD_TOKEN, OLD_SECRET)

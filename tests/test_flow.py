@@ -8,14 +8,15 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
-from django.contrib.sessions.backends.db import SessionStore
-from django.db import IntegrityError
+from django.db import IntegrityError, connection, transaction
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from django_twitter_oauth import flow
+from django_twitter_oauth import flow, signals
 from django_twitter_oauth.exceptions import (
     AccountConflict,
+    AmbiguousAccount,
     ExpiredRequestToken,
     ForeignRequestToken,
     InvalidCallback,
@@ -24,9 +25,9 @@ from django_twitter_oauth.exceptions import (
     UnknownAccount,
     UnknownRequestToken,
 )
-from django_twitter_oauth.models import AccessToken, RequestToken
+from django_twitter_oauth.models import AccessToken, RequestToken, hash_token
 from django_twitter_oauth.testing import FakeTwitter
-from tests.utils import make_request, make_token, make_user
+from tests.utils import SECRET, TOKEN, browser, make_request, make_token, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -79,11 +80,14 @@ def test_begin_stores_a_pending_authorization(fake_twitter: FakeTwitter) -> None
     request = make_request(alice)
     begun = flow.begin(request, next_url="/after/")
     pending = RequestToken.objects.get()
-    assert pending.token == begun.oauth_token
+    # Only a hash of the request token is stored: nothing at rest rebuilds it.
+    assert pending.token_hash == hashlib.sha256(begun.oauth_token.encode()).hexdigest()
+    assert begun.oauth_token not in str(RequestToken.objects.values().get())
     assert pending.secret == at_twitter(fake_twitter, begun.oauth_token)["secret"]
     assert (pending.user, pending.next_url) == (alice, "/after/")
-    # Bound to a hash of the random flow key in the session, not to the session key.
-    flow_key = request.session[flow.FLOW_KEY_SESSION]
+    # Bound to a hash of the random flow key the browser keeps in a signed cookie.
+    flow_key = begun.flow_key
+    assert flow.flow_key(make_request(cookies=browser(flow_key))) == flow_key
     assert pending.flow_key_hash == hashlib.sha256(flow_key.encode()).hexdigest()
     assert flow_key not in pending.flow_key_hash
     assert begun.authorization_url == (
@@ -98,13 +102,52 @@ def test_begin_stores_a_pending_authorization(fake_twitter: FakeTwitter) -> None
 
 
 def test_several_flows_share_the_flow_key(fake_twitter: FakeTwitter) -> None:
-    request = make_request()
-    flow.begin(request)
-    key = request.session[flow.FLOW_KEY_SESSION]
-    flow.begin(request)
-    assert request.session[flow.FLOW_KEY_SESSION] == key
+    key = flow.begin(make_request()).flow_key
+    assert flow.begin(make_request(cookies=browser(key))).flow_key == key
     hashes = set(RequestToken.objects.values_list("flow_key_hash", flat=True))
     assert len(hashes) == 1
+    assert RequestToken.objects.count() == 2
+
+
+def test_a_browser_holds_at_most_five_pending_authorizations(fake_twitter: FakeTwitter) -> None:
+    key = flow.begin(make_request()).flow_key
+    cookies = browser(key)
+    tokens = [flow.begin(make_request(cookies=cookies)).oauth_token for _ in range(6)]
+    # Another browser's are left alone.
+    other = flow.begin(make_request()).oauth_token
+    kept = set(RequestToken.objects.values_list("token_hash", flat=True))
+    assert kept == {hash_token(token) for token in [*tokens[-5:], other]}
+    # The newest ones still complete.
+    assert flow.find_pending(make_request(cookies=cookies), tokens[-5]).token_hash == (
+        hash_token(tokens[-5])
+    )
+
+
+def test_begin_purges_expired_authorizations_in_the_same_statement(
+    fake_twitter: FakeTwitter,
+) -> None:
+    mine = flow.begin(make_request())
+    flow.begin(make_request())  # another browser's, expired below
+    RequestToken.objects.update(created_at=timezone.now() - dt.timedelta(seconds=901))
+    fresh = flow.begin(make_request()).oauth_token  # a third browser's, not expired
+    with CaptureQueriesContext(connection) as captured:
+        begun = flow.begin(make_request(cookies=browser(mine.flow_key)))
+    assert [query["sql"].split()[0] for query in captured] == ["DELETE", "INSERT"]
+    assert set(RequestToken.objects.values_list("token_hash", flat=True)) == {
+        hash_token(fresh),
+        hash_token(begun.oauth_token),
+    }
+
+
+def test_a_new_browsers_begin_is_one_statement(fake_twitter: FakeTwitter) -> None:
+    """The common sign-in: a browser without a flow cookie cannot hold pending
+    authorizations, so nothing is deleted (expired rows wait for the next browser that
+    has one, or the cleanup command)."""
+    flow.begin(make_request())
+    RequestToken.objects.update(created_at=timezone.now() - dt.timedelta(seconds=901))
+    with CaptureQueriesContext(connection) as captured:
+        flow.begin(make_request())
+    assert [query["sql"].split()[0] for query in captured] == ["INSERT"]
     assert RequestToken.objects.count() == 2
 
 
@@ -151,6 +194,47 @@ def test_begin_sends_the_access_type(fake_twitter: FakeTwitter) -> None:
     assert at_twitter(fake_twitter, begun.oauth_token)["access_type"] == "read"
 
 
+@override_settings(TWITTER_OAUTH_ACCESS_TYPE="write")
+def test_begin_with_an_access_type_for_this_flow(fake_twitter: FakeTwitter) -> None:
+    begun = flow.begin(make_request(), access_type="read")
+    assert "x_auth_access_type=read" in fake_twitter.calls[0].url
+    assert at_twitter(fake_twitter, begun.oauth_token)["access_type"] == "read"
+    assert RequestToken.objects.get().access_type == "read"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"access_type": "admin"}, "access type"),
+        ({"access_type": "READ"}, "access type"),
+        ({"screen_name": "jack&force_login=false"}, "screen name"),
+        ({"screen_name": "@jack"}, "screen name"),
+        ({"screen_name": "j" * 51}, "screen name"),
+        ({"screen_name": "jäck"}, "screen name"),
+    ],
+)
+def test_begin_refuses_bad_options(
+    fake_twitter: FakeTwitter, options: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(InvalidCallback) as excinfo:
+        flow.begin(make_request(), **options)
+    assert excinfo.value.status_code == 400
+    assert message in str(excinfo.value)
+    assert fake_twitter.calls == []
+    assert not RequestToken.objects.exists()
+
+
+def test_begin_pin_refuses_a_bad_access_type(fake_twitter: FakeTwitter) -> None:
+    with pytest.raises(InvalidCallback):
+        flow.begin_pin(make_user(), access_type="admin")
+    assert fake_twitter.calls == []
+
+
+def test_begin_takes_a_legacy_fifty_character_handle(fake_twitter: FakeTwitter) -> None:
+    begun = flow.begin(make_request(), screen_name="a_" * 25)
+    assert begun.authorization_params["screen_name"] == "a_" * 25
+
+
 @override_settings(TWITTER_OAUTH_SIGN_IN=False)
 def test_begin_refuses_anonymous_users_when_sign_in_is_off(fake_twitter: FakeTwitter) -> None:
     with pytest.raises(SignInRefused) as excinfo:
@@ -182,17 +266,15 @@ def test_find_pending_refuses_malformed_tokens(oauth_token: str) -> None:
 
 
 def test_find_pending_refuses_unknown_tokens(fake_twitter: FakeTwitter) -> None:
-    request = make_request()
-    flow.begin(request)
+    begun = flow.begin(make_request())
     with pytest.raises(UnknownRequestToken) as excinfo:
-        flow.find_pending(request, "a" * 255)
+        flow.find_pending(make_request(cookies=browser(begun.flow_key)), "a" * 255)
     assert excinfo.value.status_code == 400
 
 
 def test_find_pending_refuses_another_browser(fake_twitter: FakeTwitter) -> None:
     begun = flow.begin(make_request())
-    other = make_request()
-    other.session[flow.FLOW_KEY_SESSION] = "another-browser's-key"
+    other = make_request(cookies=browser("another-browsers-key"))
     for request in (make_request(), other):
         with pytest.raises(ForeignRequestToken) as excinfo:
             flow.find_pending(request, begun.oauth_token)
@@ -204,13 +286,13 @@ def test_find_pending_refuses_another_or_no_user_in_connect_mode(
     fake_twitter: FakeTwitter,
 ) -> None:
     alice, bob = make_user("alice"), make_user("bob")
-    session = SessionStore()
-    begun = flow.begin(make_request(alice, session=session))
+    begun = flow.begin(make_request(alice))
+    cookies = browser(begun.flow_key)
     # Same browser (same flow key), but the user changed or logged out.
     for user in (bob, None):
         with pytest.raises(ForeignRequestToken):
-            flow.find_pending(make_request(user, session=session), begun.oauth_token)
-    assert flow.find_pending(make_request(alice, session=session), begun.oauth_token).user == alice
+            flow.find_pending(make_request(user, cookies=cookies), begun.oauth_token)
+    assert flow.find_pending(make_request(alice, cookies=cookies), begun.oauth_token).user == alice
 
 
 def test_pin_authorization_url(fake_twitter: FakeTwitter) -> None:
@@ -221,22 +303,26 @@ def test_pin_authorization_url(fake_twitter: FakeTwitter) -> None:
     assert flow.pin_authorization_url("tok", force_login=False, screen_name="") == (
         "https://api.twitter.com/oauth/authorize?oauth_token=tok"
     )
+    # Not a handle: left out.
+    assert flow.pin_authorization_url("tok", force_login=False, screen_name="j&x=1") == (
+        "https://api.twitter.com/oauth/authorize?oauth_token=tok"
+    )
 
 
 # -- complete -------------------------------------------------------------------------------
 
 
-def started(user: User | None = None, **options: Any) -> tuple[SessionStore, str]:
-    """Begin a flow in a new browser; return its session and the request token."""
-    session = SessionStore()
-    return session, flow.begin(make_request(user, session=session), **options).oauth_token
+def started(user: User | None = None, **options: Any) -> tuple[dict[str, str], str]:
+    """Begin a flow in a new browser; return its cookies and the request token."""
+    begun = flow.begin(make_request(user), **options)
+    return browser(begun.flow_key), begun.oauth_token
 
 
 def test_complete_connects(fake_twitter: FakeTwitter) -> None:
     alice = make_user()
-    session, oauth_token = started(alice, next_url="/after/")
+    cookies, oauth_token = started(alice, next_url="/after/")
     verifier = fake_twitter.approve(oauth_token, user_id="42", screen_name="jack")
-    completed = flow.complete(make_request(alice, session=session), oauth_token, verifier)
+    completed = flow.complete(make_request(alice, cookies=cookies), oauth_token, verifier)
     token = AccessToken.objects.get()
     assert completed.token == token
     assert (completed.user, completed.created, completed.next_url) == (alice, True, "/after/")
@@ -250,10 +336,10 @@ def test_complete_connects(fake_twitter: FakeTwitter) -> None:
 
 @override_settings(TWITTER_OAUTH_APP_PERMISSION="read-write-directmessages")
 def test_complete_records_the_app_permission(fake_twitter: FakeTwitter) -> None:
-    session, oauth_token = started()
+    cookies, oauth_token = started()
     verifier = fake_twitter.approve(oauth_token, access_level="read")
     with override_settings(TWITTER_OAUTH_ALLOW_SIGNUP=True):
-        flow.complete(make_request(session=session), oauth_token, verifier)
+        flow.complete(make_request(cookies=cookies), oauth_token, verifier)
     token = AccessToken.objects.get()
     assert (token.access_level, token.app_permission) == ("read", "read-write-directmessages")
 
@@ -261,11 +347,41 @@ def test_complete_records_the_app_permission(fake_twitter: FakeTwitter) -> None:
 def test_complete_signs_in_through_the_backend(fake_twitter: FakeTwitter) -> None:
     alice = make_user()
     make_token(alice, twitter_user_id="42")
-    session, oauth_token = started()
+    cookies, oauth_token = started()
     verifier = fake_twitter.approve(oauth_token, user_id="42")
-    completed = flow.complete(make_request(session=session), oauth_token, verifier)
+    completed = flow.complete(make_request(cookies=cookies), oauth_token, verifier)
     assert (completed.user, completed.created, completed.sign_in) == (alice, False, True)
     assert completed.user.backend == "django_twitter_oauth.backends.TwitterBackend"
+
+
+@pytest.mark.parametrize(("per_flow", "setting_now"), [("read", None), (None, "read")])
+def test_the_granted_level_falls_back_on_the_access_type_asked_at_begin(
+    per_flow: str | None, setting_now: str | None
+) -> None:
+    """Without x-access-level, the level is assumed from what begin asked for: the flow's
+    own access type, else the setting as it was then (not as it is at the callback)."""
+    alice = make_user()
+    with FakeTwitter(send_access_level=False) as fake:
+        with override_settings(TWITTER_OAUTH_ACCESS_TYPE=None if per_flow else "read"):
+            begun = flow.begin(make_request(alice), access_type=per_flow)
+        verifier = fake.approve(begun.oauth_token, user_id="42")
+        with override_settings(TWITTER_OAUTH_ACCESS_TYPE=None if setting_now else "write"):
+            flow.complete(
+                make_request(alice, cookies=browser(begun.flow_key)), begun.oauth_token, verifier
+            )
+    assert AccessToken.objects.get().access_level == "read"
+
+
+def test_complete_pin_falls_back_on_its_access_type_for_older_rows() -> None:
+    """A pending authorization begun before migration 0003 has no access type: the one
+    the command gives is used."""
+    alice = make_user()
+    with FakeTwitter(send_access_level=False) as fake:
+        begun, key = flow.begin_pin(alice)
+        RequestToken.objects.update(access_type="")
+        pin = fake.approve(begun.oauth_token, user_id="42")
+        flow.complete_pin(alice, key, begun.oauth_token, pin, access_type="read")
+    assert AccessToken.objects.get().access_level == "read"
 
 
 @pytest.mark.parametrize(
@@ -285,9 +401,9 @@ def test_complete_asks_verify_credentials_once_when_the_answer_lacks_something(
         override_settings(TWITTER_OAUTH_ACCESS_TYPE=access_type),
         FakeTwitter(**fake_options) as fake,
     ):
-        session, oauth_token = started(alice)
+        cookies, oauth_token = started(alice)
         verifier = fake.approve(oauth_token, user_id="42", screen_name="jack")
-        flow.complete(make_request(alice, session=session), oauth_token, verifier)
+        flow.complete(make_request(alice, cookies=cookies), oauth_token, verifier)
     assert fake.count("1.1/account/verify_credentials.json") == 1
     token = AccessToken.objects.get()
     assert (token.twitter_user_id, token.screen_name, token.access_level) == (
@@ -301,9 +417,9 @@ def test_complete_skips_verify_credentials_when_the_answer_has_everything(
     fake_twitter: FakeTwitter,
 ) -> None:
     alice = make_user()
-    session, oauth_token = started(alice)
+    cookies, oauth_token = started(alice)
     verifier = fake_twitter.approve(oauth_token, access_level="read")
-    flow.complete(make_request(alice, session=session), oauth_token, verifier)
+    flow.complete(make_request(alice, cookies=cookies), oauth_token, verifier)
     assert fake_twitter.count("1.1/account/verify_credentials.json") == 0
     assert AccessToken.objects.get().access_level == "read"
 
@@ -311,30 +427,30 @@ def test_complete_skips_verify_credentials_when_the_answer_has_everything(
 def test_complete_fails_cleanly_when_verify_credentials_fails() -> None:
     alice = make_user()
     with FakeTwitter(include_user_in_access_token=False) as fake:
-        session, oauth_token = started(alice)
+        cookies, oauth_token = started(alice)
         verifier = fake.approve(oauth_token)
         fake.fail("1.1/account/verify_credentials.json", status=503)
         with pytest.raises(TwitterUnavailable):
-            flow.complete(make_request(alice, session=session), oauth_token, verifier)
+            flow.complete(make_request(alice, cookies=cookies), oauth_token, verifier)
     assert not AccessToken.objects.exists()
     assert not RequestToken.objects.exists()
 
 
 @pytest.mark.parametrize("verifier", ["", "v" * 256, "12\x0034"])
 def test_complete_refuses_a_malformed_verifier(fake_twitter: FakeTwitter, verifier: str) -> None:
-    session, oauth_token = started()
+    cookies, oauth_token = started()
     with pytest.raises(InvalidCallback):
-        flow.complete(make_request(session=session), oauth_token, verifier)
+        flow.complete(make_request(cookies=cookies), oauth_token, verifier)
     assert fake_twitter.count("oauth/access_token") == 0
 
 
 def test_complete_consumes_the_request_token_once(fake_twitter: FakeTwitter) -> None:
     alice = make_user()
-    session, oauth_token = started(alice)
+    cookies, oauth_token = started(alice)
     verifier = fake_twitter.approve(oauth_token)
-    flow.complete(make_request(alice, session=session), oauth_token, verifier)
+    flow.complete(make_request(alice, cookies=cookies), oauth_token, verifier)
     with pytest.raises(UnknownRequestToken):
-        flow.complete(make_request(alice, session=session), oauth_token, verifier)
+        flow.complete(make_request(alice, cookies=cookies), oauth_token, verifier)
     assert fake_twitter.count("oauth/access_token") == 1
 
 
@@ -342,7 +458,7 @@ def test_complete_refuses_a_request_token_deleted_meanwhile(
     fake_twitter: FakeTwitter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Another callback with the same token claimed it between the lookup and the claim."""
-    session, oauth_token = started()
+    cookies, oauth_token = started()
     verifier = fake_twitter.approve(oauth_token)
     find_pending = flow.find_pending
 
@@ -353,17 +469,17 @@ def test_complete_refuses_a_request_token_deleted_meanwhile(
 
     monkeypatch.setattr(flow, "find_pending", found_then_claimed_elsewhere)
     with pytest.raises(UnknownRequestToken):
-        flow.complete(make_request(session=session), oauth_token, verifier)
+        flow.complete(make_request(cookies=cookies), oauth_token, verifier)
     assert fake_twitter.count("oauth/access_token") == 0
 
 
 @override_settings(TWITTER_OAUTH_REQUEST_TOKEN_TTL=60)
 def test_complete_refuses_an_expired_request_token(fake_twitter: FakeTwitter) -> None:
-    session, oauth_token = started()
+    cookies, oauth_token = started()
     verifier = fake_twitter.approve(oauth_token)
     RequestToken.objects.update(created_at=timezone.now() - dt.timedelta(seconds=61))
     with pytest.raises(ExpiredRequestToken) as excinfo:
-        flow.complete(make_request(session=session), oauth_token, verifier)
+        flow.complete(make_request(cookies=cookies), oauth_token, verifier)
     assert excinfo.value.status_code == 410
     assert not RequestToken.objects.exists()
     assert fake_twitter.count("oauth/access_token") == 0
@@ -371,10 +487,10 @@ def test_complete_refuses_an_expired_request_token(fake_twitter: FakeTwitter) ->
 
 def test_complete_refuses_sign_in_switched_off_since_begin(fake_twitter: FakeTwitter) -> None:
     make_token(twitter_user_id="42")
-    session, oauth_token = started()
+    cookies, oauth_token = started()
     verifier = fake_twitter.approve(oauth_token, user_id="42")
     with override_settings(TWITTER_OAUTH_SIGN_IN=False), pytest.raises(SignInRefused):
-        flow.complete(make_request(session=session), oauth_token, verifier)
+        flow.complete(make_request(cookies=cookies), oauth_token, verifier)
     assert fake_twitter.count("oauth/access_token") == 0
     assert not RequestToken.objects.exists()
 
@@ -382,10 +498,10 @@ def test_complete_refuses_sign_in_switched_off_since_begin(fake_twitter: FakeTwi
 def test_complete_refuses_an_account_linked_to_another_user(fake_twitter: FakeTwitter) -> None:
     bob_token = make_token(make_user("bob"), twitter_user_id="42")
     alice = make_user("alice")
-    session, oauth_token = started(alice)
+    cookies, oauth_token = started(alice)
     verifier = fake_twitter.approve(oauth_token, user_id="42")
     with pytest.raises(AccountConflict) as excinfo:
-        flow.complete(make_request(alice, session=session), oauth_token, verifier)
+        flow.complete(make_request(alice, cookies=cookies), oauth_token, verifier)
     assert excinfo.value.status_code == 409
     assert AccessToken.objects.get() == bob_token
     assert AccessToken.objects.get().token == bob_token.token
@@ -397,7 +513,7 @@ def test_complete_retries_once_when_the_row_appears_meanwhile(
     """Two callbacks for the same Twitter account (different request tokens) at once: the
     one that loses the INSERT race stores again, and updates the row the other created."""
     alice = make_user()
-    session, oauth_token = started(alice)
+    cookies, oauth_token = started(alice)
     verifier = fake_twitter.approve(oauth_token, user_id="42", screen_name="jack")
     store = flow._store
     attempts: list[dict[str, Any]] = []
@@ -410,7 +526,7 @@ def test_complete_retries_once_when_the_row_appears_meanwhile(
         return store(*args, **kwargs)
 
     monkeypatch.setattr(flow, "_store", lose_the_insert_race)
-    completed = flow.complete(make_request(alice, session=session), oauth_token, verifier)
+    completed = flow.complete(make_request(alice, cookies=cookies), oauth_token, verifier)
     assert len(attempts) == 2
     assert attempts[0] == attempts[1]
     token = AccessToken.objects.get()
@@ -421,22 +537,22 @@ def test_complete_retries_once_when_the_row_appears_meanwhile(
 
 def test_complete_refuses_an_inactive_user(fake_twitter: FakeTwitter) -> None:
     token = make_token(make_user(is_active=False), twitter_user_id="42")
-    session, oauth_token = started()
+    cookies, oauth_token = started()
     verifier = fake_twitter.approve(oauth_token, user_id="42", access_level="read")
     with pytest.raises(SignInRefused, match="disabled"):
-        flow.complete(make_request(session=session), oauth_token, verifier)
+        flow.complete(make_request(cookies=cookies), oauth_token, verifier)
     assert AccessToken.objects.get().access_level == token.access_level
 
 
 @override_settings(TWITTER_OAUTH_ALLOW_SIGNUP=True)
 def test_complete_leaves_nothing_when_no_backend_signs_in(fake_twitter: FakeTwitter) -> None:
-    session, oauth_token = started()
+    cookies, oauth_token = started()
     verifier = fake_twitter.approve(oauth_token, screen_name="jack")
     with (
         override_settings(AUTHENTICATION_BACKENDS=["django.contrib.auth.backends.ModelBackend"]),
         pytest.raises(SignInRefused, match="not available"),
     ):
-        flow.complete(make_request(session=session), oauth_token, verifier)
+        flow.complete(make_request(cookies=cookies), oauth_token, verifier)
     assert not AccessToken.objects.exists()
     assert not User.objects.exists()
 
@@ -460,9 +576,9 @@ def test_sign_up_picks_a_unique_username(
 ) -> None:
     for username in existing:
         make_user(username)
-    session, oauth_token = started()
+    cookies, oauth_token = started()
     verifier = fake_twitter.approve(oauth_token, screen_name="jack")
-    completed = flow.complete(make_request(session=session), oauth_token, verifier)
+    completed = flow.complete(make_request(cookies=cookies), oauth_token, verifier)
     assert completed.signed_up
     assert completed.user.username == expected
     assert not completed.user.has_usable_password()
@@ -475,17 +591,17 @@ def test_sign_up_fits_the_username_field(
 ) -> None:
     monkeypatch.setattr(User._meta.get_field("username"), "max_length", 5)
     make_user("jacks")
-    session, oauth_token = started()
+    cookies, oauth_token = started()
     verifier = fake_twitter.approve(oauth_token, screen_name="jackson")
-    completed = flow.complete(make_request(session=session), oauth_token, verifier)
+    completed = flow.complete(make_request(cookies=cookies), oauth_token, verifier)
     assert completed.user.username == "jac-2"
 
 
 def test_sign_up_is_off_by_default(fake_twitter: FakeTwitter) -> None:
-    session, oauth_token = started()
+    cookies, oauth_token = started()
     verifier = fake_twitter.approve(oauth_token, screen_name="jack")
     with pytest.raises(SignInRefused, match="No account"):
-        flow.complete(make_request(session=session), oauth_token, verifier)
+        flow.complete(make_request(cookies=cookies), oauth_token, verifier)
     assert not User.objects.exists()
     assert not AccessToken.objects.exists()
 
@@ -494,23 +610,25 @@ def test_sign_up_is_off_by_default(fake_twitter: FakeTwitter) -> None:
 
 
 def test_deny_forgets_this_browsers_pending_authorization(fake_twitter: FakeTwitter) -> None:
-    session, oauth_token = started(next_url="/after/")
+    cookies, oauth_token = started(next_url="/after/")
     _, other_token = started()
     calls = len(fake_twitter.calls)
-    assert flow.deny(make_request(session=session), other_token) == ""
+    assert flow.deny(make_request(cookies=cookies), other_token) == ""
     assert flow.deny(make_request(), oauth_token) == ""
-    assert flow.deny(make_request(session=session), "a\x00") == ""
-    assert flow.deny(make_request(session=session), "") == ""
+    assert flow.deny(make_request(cookies=cookies), "a\x00") == ""
+    assert flow.deny(make_request(cookies=cookies), "") == ""
     assert RequestToken.objects.count() == 2
-    assert flow.deny(make_request(session=session), oauth_token) == "/after/"
-    assert list(RequestToken.objects.values_list("token", flat=True)) == [other_token]
+    assert flow.deny(make_request(cookies=cookies), oauth_token) == "/after/"
+    assert list(RequestToken.objects.values_list("token_hash", flat=True)) == [
+        hash_token(other_token)
+    ]
     assert len(fake_twitter.calls) == calls
 
 
 # -- disconnect -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("twitter_user_id", ["", "42\x00", "4" * 256])
+@pytest.mark.parametrize("twitter_user_id", ["42\x00", "4" * 256])
 def test_disconnect_refuses_malformed_ids(twitter_user_id: str) -> None:
     alice = make_user()
     make_token(alice, twitter_user_id="42")
@@ -518,6 +636,33 @@ def test_disconnect_refuses_malformed_ids(twitter_user_id: str) -> None:
         flow.disconnect(make_request(alice), twitter_user_id)
     assert excinfo.value.status_code == 404
     assert AccessToken.objects.count() == 1
+
+
+def test_disconnect_without_an_id_takes_the_only_account(fake_twitter: FakeTwitter) -> None:
+    alice = make_user()
+    token = make_token(alice, twitter_user_id="42")
+    make_token(make_user("bob"), twitter_user_id="43", token="bobs-token", secret="bobs-secret")
+    fake_twitter.add_access_token(TOKEN, SECRET, user_id="42")
+    disconnected = flow.disconnect(make_request(alice), "")
+    assert (disconnected.token.pk, disconnected.told_twitter) == (token.pk, True)
+    assert list(AccessToken.objects.values_list("twitter_user_id", flat=True)) == ["43"]
+
+
+def test_disconnect_without_an_id_asks_which_of_several(fake_twitter: FakeTwitter) -> None:
+    alice = make_user()
+    make_token(alice, twitter_user_id="42")
+    make_token(alice, twitter_user_id="43", token="other-token", secret="other-secret")
+    with pytest.raises(AmbiguousAccount) as excinfo:
+        flow.disconnect(make_request(alice), "")
+    assert excinfo.value.status_code == 400
+    assert "choose" in str(excinfo.value)
+    assert AccessToken.objects.count() == 2
+    assert fake_twitter.calls == []
+
+
+def test_disconnect_without_an_id_and_no_account() -> None:
+    with pytest.raises(UnknownAccount):
+        flow.disconnect(make_request(make_user()), "")
 
 
 def test_disconnect_needs_a_signed_in_user() -> None:
@@ -535,3 +680,45 @@ def test_safe_next_counts_the_length_percent_encoded() -> None:
     longest = "/" + "中" * ((flow.MAX_NEXT_URL - 1) // 9)
     assert flow.safe_next(make_request(), longest) == longest
     assert flow.safe_next(make_request(), longest + "中") == ""
+
+
+# -- database router ------------------------------------------------------------------------
+
+
+class RecordingRouter:
+    """Sends every write to "default", noting which models were asked about."""
+
+    asked: list[str] = []
+
+    def db_for_write(self, model: Any, **hints: Any) -> str:
+        self.asked.append(model._meta.model_name)
+        return "default"
+
+
+@override_settings(DATABASE_ROUTERS=["tests.test_flow.RecordingRouter"])
+def test_the_flow_asks_the_router(
+    fake_twitter: FakeTwitter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Transactions, the lock, reads of pending authorizations and the on-commit hooks go
+    where the router puts the app's rows (another engineer's suite runs them on a
+    second database)."""
+    cookies, oauth_token = started(make_user())
+    assert flow.database() == "default"
+    RecordingRouter.asked = []
+    usings: list[tuple[str, Any]] = []
+    atomic, send_after_commit = transaction.atomic, signals.send_after_commit
+
+    def recording_atomic(*args: Any, **kwargs: Any) -> Any:
+        usings.append(("atomic", kwargs.get("using")))
+        return atomic(*args, **kwargs)
+
+    def recording_send(signal: Any, **kwargs: Any) -> None:
+        usings.append(("on_commit", kwargs.get("using")))
+        send_after_commit(signal, **kwargs)
+
+    monkeypatch.setattr(transaction, "atomic", recording_atomic)
+    monkeypatch.setattr(signals, "send_after_commit", recording_send)
+    verifier = fake_twitter.approve(oauth_token, user_id="42")
+    flow.complete(make_request(User.objects.get(), cookies=cookies), oauth_token, verifier)
+    assert {"accesstoken", "requesttoken"} <= set(RecordingRouter.asked)
+    assert usings == [("atomic", "default"), ("on_commit", "default")]

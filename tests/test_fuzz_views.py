@@ -45,8 +45,9 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from pytest_django import Settings as DjangoSettings
 
+from django_twitter_oauth import flow
 from django_twitter_oauth.conf import app_settings
-from django_twitter_oauth.models import AccessToken, RequestToken, TokenEvent
+from django_twitter_oauth.models import AccessToken, RequestToken, TokenEvent, hash_token
 from django_twitter_oauth.testing import FakeTwitter
 from tests.utils import SECRET, TOKEN, make_token, make_user
 
@@ -429,7 +430,7 @@ def on_site(url: str) -> bool:
     return resolved.scheme in ("http", "https") and resolved.netloc == "testserver"
 
 
-ALLOWED_COOKIES = {settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME}
+ALLOWED_COOKIES = {settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME, flow.FLOW_COOKIE}
 #: Markup from TRICKY_VALUES that a page may show only escaped.
 MARKUP = ("<script>alert(1)</script>", '"><svg onload=alert(1)>')
 
@@ -486,16 +487,18 @@ def rolled_back() -> Iterator[None]:
 
 
 def browser(session_key: str = "") -> Client:
-    """A new browser, with the session ``session_key`` if given. It raises the view's
-    exception instead of answering 500."""
+    """A new browser, with the cookies ``session_key`` (:func:`session_of`) if given. It
+    raises the view's exception instead of answering 500."""
     client = Client(raise_request_exception=True)
-    if session_key:
-        client.cookies[settings.SESSION_COOKIE_NAME] = session_key
+    for pair in filter(None, session_key.split("; ")):
+        name, _, value = pair.partition("=")
+        client.cookies[name] = value
     return client
 
 
 def session_of(client: Client) -> str:
-    return str(client.cookies[settings.SESSION_COOKIE_NAME].value)
+    """The browser's cookies (its session and its flow cookie), as one string."""
+    return "; ".join(f"{name}={morsel.value}" for name, morsel in sorted(client.cookies.items()))
 
 
 def signed_in(user: User) -> str:
@@ -631,6 +634,7 @@ BEGIN_FIELDS = {
     "force_login": values("1", "true", "yes", "on", "0", " TRUE ", "no"),
     "screen_name": values("jack", "j" * 50, "j" * 51),
     "authorize": values("1", "true", "0"),
+    "access_type": values("read", "write"),
 }
 BEGIN_QUERIES, BEGIN_BODIES = queries(BEGIN_FIELDS), form_bodies(BEGIN_FIELDS)
 
@@ -675,11 +679,14 @@ def test_begin(fake_twitter: FakeTwitter) -> None:
                 response = client.get("/twitter/begin/", QUERY_STRING=query)
             RAN["begin"] += 1
             screen_name = "" if seen is None else seen.get("screen_name", "")
+            access_type = "" if seen is None else seen.get("access_type", "")
             if seen is None:
                 check("begin", response, 400)
             elif not (post or login_on_get):
                 check("begin", response, 200)  # the confirmation page
-            elif len(screen_name) > 50:
+            elif (screen_name and not re.fullmatch(r"[A-Za-z0-9_]{1,50}", screen_name)) or (
+                access_type not in ("", "read", "write")
+            ):
                 check("begin", response, 400)
             elif name == "new" and not sign_in:
                 check("begin", response, 403)
@@ -694,7 +701,7 @@ def test_begin(fake_twitter: FakeTwitter) -> None:
                 location = response["Location"]
                 prefix = "/twitter/pin/?" if oob else "https://api.twitter.com/oauth/"
                 assert location.startswith(prefix)
-                assert query_of(location)["oauth_token"] == token.token
+                assert hash_token(query_of(location)["oauth_token"]) == token.token_hash
                 assert query_of(location).get("screen_name", "") == screen_name
                 return
             assert created(before) == {}
@@ -761,8 +768,9 @@ def test_pin(fake_twitter: FakeTwitter, settings: DjangoSettings) -> None:
 
 def test_disconnect(fake_twitter: FakeTwitter) -> None:
     """disconnect with any twitter_user_id and next, from a new browser, the account's
-    owner and another user: only the owner naming the account exactly disconnects it
-    (200, one TokenEvent); the others get 404, a new browser the login page."""
+    owner and another user: only the owner naming the account exactly (or not naming
+    any: her only account) disconnects it (200, one TokenEvent); the others get 404, a
+    new browser the login page."""
     alice, mallory = make_user("alice"), make_user("mallory")
     linked = make_token(alice, twitter_user_id="6253282", screen_name="twitterapi")
     sessions = {"new": "", "alice": signed_in(alice), "mallory": signed_in(mallory)}
@@ -785,7 +793,11 @@ def test_disconnect(fake_twitter: FakeTwitter) -> None:
                 assert response["Location"] == "/accounts/login/?next=/twitter/disconnect/"
             elif seen is None:
                 check("disconnect", response, 400)
-            elif name == "alice" and seen.get("twitter_user_id") == linked.twitter_user_id:
+            elif name == "alice" and seen.get("twitter_user_id", "") in (
+                "",
+                linked.twitter_user_id,
+            ):
+                # Named exactly, or not named (Alice's only account).
                 check("disconnect", response, 200)
                 assert created(before) == {"TokenEvent": 1}
                 assert not AccessToken.objects.exists()
@@ -810,7 +822,7 @@ def through_the_flow(
     response = client.post("/twitter/begin/", **body)
     check(test, response, 302)
     oauth_token = query_of(response["Location"])["oauth_token"]
-    kept = RequestToken.objects.get(token=oauth_token).next_url
+    kept = RequestToken.objects.get(token_hash=hash_token(oauth_token)).next_url
     assert kept in ("", sent["next"])
     if cancel:
         response = client.get(fake_twitter.deny(oauth_token))

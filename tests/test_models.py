@@ -27,7 +27,7 @@ def raw_columns(table: str, columns: str) -> list[bytes]:
 
 def test_raw_select_shows_no_plaintext() -> None:
     make_token()
-    RequestToken.objects.create(token="NPcudxy0yU5T3tBzho7iCotZ3", secret=REQUEST_SECRET)
+    RequestToken.objects.create(token_hash="NPcudxy0yU5T3tBzho7iCotZ3", secret=REQUEST_SECRET)
     stored = raw_columns("twitter_oauth_accesstoken", "token, secret")
     stored += raw_columns("twitter_oauth_requesttoken", "secret")
     assert len(stored) == 3
@@ -110,7 +110,7 @@ def test_fernet_keys_without_hkdf() -> None:
 
 def test_str_and_repr_show_no_secret() -> None:
     token = make_token()
-    request_token = RequestToken.objects.create(token="req-token-value", secret=REQUEST_SECRET)
+    request_token = RequestToken.objects.create(token_hash="req-token-value", secret=REQUEST_SECRET)
     for text in (str(token), repr(token), str(request_token), repr(request_token)):
         for secret in (TOKEN, SECRET, REQUEST_SECRET, "req-token-value"):
             assert secret not in text
@@ -147,9 +147,9 @@ def test_user_may_link_several_accounts_and_account_is_unique() -> None:
 @override_settings(TWITTER_OAUTH_REQUEST_TOKEN_TTL=60)
 def test_request_token_expiry() -> None:
     now = timezone.now()
-    fresh = RequestToken.objects.create(token="fresh", secret="s", created_at=now)
+    fresh = RequestToken.objects.create(token_hash="fresh", secret="s", created_at=now)
     old = RequestToken.objects.create(
-        token="old", secret="s", created_at=now - dt.timedelta(seconds=61)
+        token_hash="old", secret="s", created_at=now - dt.timedelta(seconds=61)
     )
     assert list(RequestToken.objects.expired(now)) == [old]
     assert list(RequestToken.objects.unexpired(now)) == [fresh]

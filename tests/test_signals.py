@@ -9,7 +9,6 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
-from django.contrib.sessions.backends.db import SessionStore
 from django.db import transaction
 from django.dispatch import Signal
 
@@ -21,6 +20,7 @@ from tests.utils import (
     SIGNAL_NAMES,
     TOKEN,
     SignalRecorder,
+    browser,
     make_request,
     make_token,
     make_user,
@@ -43,10 +43,14 @@ def test_the_five_signals() -> None:
     )
 
 
-def begun(fake: FakeTwitter, user: Any = None) -> tuple[SessionStore, str, str]:
-    session = SessionStore()
-    oauth_token = flow.begin(make_request(user, session=session)).oauth_token
-    return session, oauth_token, fake.approve(oauth_token, user_id="42", screen_name="jack")
+def begun(fake: FakeTwitter, user: Any = None) -> tuple[dict[str, str], str, str]:
+    started = flow.begin(make_request(user))
+    oauth_token = started.oauth_token
+    return (
+        browser(started.flow_key),
+        oauth_token,
+        fake.approve(oauth_token, user_id="42", screen_name="jack"),
+    )
 
 
 @pytest.mark.parametrize("created", [True, False])
@@ -56,8 +60,8 @@ def test_authorization_completed(
     alice = make_user()
     if not created:
         make_token(alice, twitter_user_id="42")
-    session, oauth_token, verifier = begun(fake_twitter, alice)
-    request = make_request(alice, session=session)
+    cookies, oauth_token, verifier = begun(fake_twitter, alice)
+    request = make_request(alice, cookies=cookies)
     with SignalRecorder() as recorder, django_capture_on_commit_callbacks(execute=True):
         flow.complete(request, oauth_token, verifier)
         assert recorder.sent == []  # not before the commit
@@ -68,6 +72,7 @@ def test_authorization_completed(
         "user": alice,
         "token": AccessToken.objects.get(),
         "created": created,
+        "email": None,
     }
 
 
@@ -75,14 +80,14 @@ def test_authorization_completed_not_sent_on_rollback(
     fake_twitter: FakeTwitter, django_capture_on_commit_callbacks: Capture
 ) -> None:
     alice = make_user()
-    session, oauth_token, verifier = begun(fake_twitter, alice)
+    cookies, oauth_token, verifier = begun(fake_twitter, alice)
     with (
         SignalRecorder() as recorder,
         django_capture_on_commit_callbacks(execute=True) as callbacks,
         pytest.raises(Rollback),
         transaction.atomic(),
     ):
-        flow.complete(make_request(alice, session=session), oauth_token, verifier)
+        flow.complete(make_request(alice, cookies=cookies), oauth_token, verifier)
         raise Rollback
     assert callbacks == []
     assert recorder.sent == []
@@ -92,8 +97,8 @@ def test_authorization_completed_not_sent_on_rollback(
 def test_authorization_denied(
     fake_twitter: FakeTwitter, django_capture_on_commit_callbacks: Capture
 ) -> None:
-    session, oauth_token, _ = begun(fake_twitter)
-    request = make_request(session=session)
+    cookies, oauth_token, _ = begun(fake_twitter)
+    request = make_request(cookies=cookies)
     with SignalRecorder() as recorder, django_capture_on_commit_callbacks(execute=True):
         flow.deny(request, oauth_token)
         assert recorder.sent == []
@@ -103,14 +108,14 @@ def test_authorization_denied(
 def test_authorization_denied_not_sent_on_rollback(
     fake_twitter: FakeTwitter, django_capture_on_commit_callbacks: Capture
 ) -> None:
-    session, oauth_token, _ = begun(fake_twitter)
+    cookies, oauth_token, _ = begun(fake_twitter)
     with (
         SignalRecorder() as recorder,
         django_capture_on_commit_callbacks(execute=True),
         pytest.raises(Rollback),
         transaction.atomic(),
     ):
-        flow.deny(make_request(session=session), oauth_token)
+        flow.deny(make_request(cookies=cookies), oauth_token)
         raise Rollback
     assert recorder.sent == []
     assert RequestToken.objects.count() == 1
@@ -170,3 +175,54 @@ def test_disconnect_signal_not_sent_on_rollback(
         raise Rollback
     assert recorder.sent == []
     assert AccessToken.objects.get() == token
+
+
+# -- robust receivers -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["sign-in", "connect"])
+def test_a_failing_receiver_never_turns_an_authorization_into_an_error(
+    fake_twitter: FakeTwitter, caplog: pytest.LogCaptureFixture, mode: str
+) -> None:
+    """A site's receiver that raises: the sign-in still redirects, the token is stored,
+    the other receivers still run, and the failure is an ERROR log line."""
+    from django.test import Client, TestCase
+
+    alice = make_user()
+    client = Client()
+    if mode == "connect":
+        client.force_login(alice)
+    else:
+        make_token(alice, twitter_user_id="42")
+
+    def broken(**kwargs: Any) -> None:
+        raise RuntimeError("a bug in the site's receiver")
+
+    signals.authorization_completed.connect(broken)
+    try:
+        response = client.post("/twitter/begin/")
+        oauth_token = response["Location"].split("oauth_token=")[1]
+        callback = fake_twitter.authorize(oauth_token, user_id="42", screen_name="jack")
+        with SignalRecorder() as recorder, TestCase.captureOnCommitCallbacks(execute=True):
+            response = client.get(callback)
+    finally:
+        signals.authorization_completed.disconnect(broken)
+    assert (response.status_code, response["Location"]) == (302, "/profile/")
+    assert AccessToken.objects.get().user == alice
+    assert recorder.names == ["authorization_completed"]  # the others still ran
+    [record] = [r for r in caplog.records if r.name == "django_twitter_oauth.signals"]
+    assert record.levelname == "ERROR"
+    assert "broken" in record.getMessage()
+    assert record.exc_info is not None
+    assert record.exc_info[0] is RuntimeError
+
+
+def test_the_pin_command_sends_request_none(
+    fake_twitter: FakeTwitter, django_capture_on_commit_callbacks: Capture
+) -> None:
+    alice = make_user()
+    begun, key = flow.begin_pin(alice)
+    pin = fake_twitter.approve(begun.oauth_token, user_id="42")
+    with SignalRecorder() as recorder, django_capture_on_commit_callbacks(execute=True):
+        flow.complete_pin(alice, key, begun.oauth_token, pin)
+    assert recorder.only("authorization_completed")["request"] is None

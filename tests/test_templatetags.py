@@ -23,7 +23,7 @@ def test_anonymous_button() -> None:
     assert '<form method="post" action="/twitter/begin/" class="twitter-oauth-button">' in html
     assert 'name="csrfmiddlewaretoken" value="' in html
     assert '<button type="submit">Sign in with Twitter</button>' in html
-    for name in ("next", "authorize", "force_login", "screen_name"):
+    for name in ("next", "authorize", "force_login", "screen_name", "access_type"):
         assert f'name="{name}"' not in html
 
 
@@ -35,7 +35,7 @@ def test_signed_in_button() -> None:
 def test_button_options() -> None:
     html = render(
         '{% twitter_oauth_button label="Go" next=here authorize=True '
-        'force_login=True screen_name="jack" css_class="btn" %}',
+        'force_login=True screen_name="jack" css_class="btn" access_type="read" %}',
         here="/after/?a=1&b=2",
     )
     assert '<form method="post" action="/twitter/begin/" class="btn">' in html
@@ -44,6 +44,7 @@ def test_button_options() -> None:
     assert '<input type="hidden" name="authorize" value="1">' in html
     assert '<input type="hidden" name="force_login" value="1">' in html
     assert '<input type="hidden" name="screen_name" value="jack">' in html
+    assert '<input type="hidden" name="access_type" value="read">' in html
 
 
 def test_values_from_variables_are_escaped() -> None:

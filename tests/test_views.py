@@ -37,10 +37,10 @@ from django_twitter_oauth.exceptions import (
     TwitterUnavailable,
     UnknownRequestToken,
 )
-from django_twitter_oauth.models import AccessToken, RequestToken, TokenEvent
+from django_twitter_oauth.models import AccessToken, RequestToken, TokenEvent, hash_token
 from django_twitter_oauth.testing import FakeTwitter
 from django_twitter_oauth.testing.provider import CALLBACK_NOT_APPROVED, JSON, twitter_error
-from tests.utils import SECRET, TOKEN, SignalRecorder, make_token, make_user
+from tests.utils import SECRET, TOKEN, SignalRecorder, browser, make_token, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -320,14 +320,25 @@ def test_begin_options_reach_twitter(
 ) -> None:
     url = start(client, **data)
     assert url.startswith(f"https://api.twitter.com/{path}?")
-    assert query(url) == {"oauth_token": RequestToken.objects.get().token, **params}
+    oauth_token = query(url)["oauth_token"]
+    assert RequestToken.objects.get().token_hash == hash_token(oauth_token)
+    assert query(url) == {"oauth_token": oauth_token, **params}
 
 
-def test_begin_refuses_a_long_screen_name(
-    client: Client, fake_twitter: FakeTwitter, sent: SignalRecorder
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"screen_name": "j" * 51},
+        {"screen_name": "jack\r\nX-Injected: 1"},
+        {"access_type": "admin"},
+    ],
+)
+def test_begin_refuses_bad_options(
+    client: Client, fake_twitter: FakeTwitter, sent: SignalRecorder, data: dict[str, str]
 ) -> None:
-    response = client.post("/twitter/begin/", {"screen_name": "j" * 51})
+    response = client.post("/twitter/begin/", data)
     assert response.status_code == 400
+    assert not RequestToken.objects.exists()
     assert fake_twitter.calls == []
     assert isinstance(sent.only("authorization_failed")["error"], InvalidCallback)
 
@@ -355,17 +366,22 @@ def test_the_template_tags_form_starts_the_flow(fake_twitter: FakeTwitter) -> No
     request.META["CSRF_COOKIE"] = client.cookies["csrftoken"].value
     request.user = AnonymousUser()
     html = Template(
-        '{% load twitter_oauth %}{% twitter_oauth_button next="/after/" force_login=True %}'
+        "{% load twitter_oauth %}"
+        '{% twitter_oauth_button next="/after/" force_login=True access_type="read" %}'
     ).render(RequestContext(request))
     fields = {
         part.split('name="')[1].split('"')[0]: part.split('value="')[1].split('"')[0]
         for part in html.split("<input")[1:]
     }
-    assert set(fields) == {"csrfmiddlewaretoken", "next", "force_login"}
+    assert set(fields) == {"csrfmiddlewaretoken", "next", "force_login", "access_type"}
     response = client.post("/twitter/begin/", fields)
     assert response.status_code == 302
     assert query(response["Location"])["force_login"] == "true"
-    assert RequestToken.objects.get().next_url == "/after/"
+    assert (RequestToken.objects.get().next_url, RequestToken.objects.get().access_type) == (
+        "/after/",
+        "read",
+    )
+    assert "x_auth_access_type=read" in fake_twitter.calls[0].url
 
 
 # -- cancel ---------------------------------------------------------------------------------
@@ -542,14 +558,92 @@ def test_login_in_another_tab_does_not_break_the_flow(
     alice = make_user()
     make_token(alice, twitter_user_id="42")
     callback = fake_twitter.authorize(start_token(client), user_id="42")
-    before = client.session.session_key
-    flow_key = client.session[flow.FLOW_KEY_SESSION]
-    client.force_login(alice)  # the other tab: a new session key
-    assert client.session.session_key != before
-    assert client.session[flow.FLOW_KEY_SESSION] == flow_key
+    client.force_login(alice)  # the other tab
     response = client.get(callback)
     assert response.status_code == 302
     assert AccessToken.objects.get().user == alice
+    assert signed_in_user(client) == alice.pk
+
+
+# -- the flow cookie ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("secure", [False, True])
+def test_begin_sets_the_flow_cookie(
+    client: Client, fake_twitter: FakeTwitter, settings: Settings, secure: bool
+) -> None:
+    settings.TWITTER_OAUTH_REQUEST_TOKEN_TTL = 600
+    response = client.post("/twitter/begin/", secure=secure)
+    assert response.status_code == 302
+    cookie = response.cookies[flow.FLOW_COOKIE]
+    assert cookie["httponly"] is True
+    assert cookie["samesite"] == "Lax"
+    assert bool(cookie["secure"]) is secure
+    assert cookie["path"] == "/twitter/"
+    assert cookie["max-age"] == 600
+    # Signed with the flow's salt; the key itself is random and not a session key.
+    key = flow.flow_key(RequestFactory().get("/", HTTP_COOKIE=f"{flow.FLOW_COOKIE}={cookie.value}"))
+    assert key is not None
+    assert RequestToken.objects.get().flow_key_hash == hash_token(key)
+
+
+def test_anonymous_begin_touches_no_session(client: Client, fake_twitter: FakeTwitter) -> None:
+    response = client.post("/twitter/begin/")
+    assert response.status_code == 302
+    assert set(response.cookies) == {flow.FLOW_COOKIE}
+    assert not SessionStore.get_model_class().objects.exists()
+
+
+def test_a_second_flow_reuses_the_browsers_key(client: Client, fake_twitter: FakeTwitter) -> None:
+    first = client.post("/twitter/begin/").cookies[flow.FLOW_COOKIE].value
+    # Set again (its Max-Age then covers the new flow), with the same key.
+    second = client.post("/twitter/begin/").cookies[flow.FLOW_COOKIE].value
+    assert len(set(RequestToken.objects.values_list("flow_key_hash", flat=True))) == 1
+    assert first.split(":")[0] == second.split(":")[0]
+
+
+def test_a_stale_cookie_gets_a_new_key(
+    client: Client, fake_twitter: FakeTwitter, settings: Settings
+) -> None:
+    start(client)
+    settings.TWITTER_OAUTH_REQUEST_TOKEN_TTL = -1  # the cookie is older than the TTL
+    start(client)
+    assert len(set(RequestToken.objects.values_list("flow_key_hash", flat=True))) == 2
+
+
+def test_a_tampered_cookie_is_another_browser(
+    client: Client, fake_twitter: FakeTwitter, sent: SignalRecorder
+) -> None:
+    make_token(twitter_user_id="42")
+    callback = fake_twitter.authorize(start_token(client), user_id="42")
+    value = client.cookies[flow.FLOW_COOKIE].value
+    client.cookies[flow.FLOW_COOKIE] = "x" + value
+    assert client.get(callback).status_code == 403
+    # Unsigned, or signed with another salt: refused too.
+    client.cookies[flow.FLOW_COOKIE] = value.split(":")[0]
+    assert client.get(callback).status_code == 403
+    response = HttpResponse()
+    response.set_signed_cookie(flow.FLOW_COOKIE, value.split(":")[0], salt="other")
+    client.cookies[flow.FLOW_COOKIE] = response.cookies[flow.FLOW_COOKIE].value
+    assert client.get(callback).status_code == 403
+    client.cookies[flow.FLOW_COOKIE] = value
+    assert client.get(callback).status_code == 302
+
+
+def test_logging_out_does_not_end_a_flow_in_flight(
+    client: Client, fake_twitter: FakeTwitter
+) -> None:
+    """A sign-in begun before the browser's session ended still completes: the flow key
+    is in its own cookie, which a logout (a flushed session) does not touch."""
+    alice = make_user()
+    make_token(alice, twitter_user_id="42")
+    callback = fake_twitter.authorize(start_token(client), user_id="42")
+    flow_cookie = client.cookies[flow.FLOW_COOKIE]
+    client.force_login(make_user("carol"))
+    client.logout()  # the test Client forgets every cookie; a browser keeps the flow's
+    client.cookies[flow.FLOW_COOKIE] = flow_cookie.value
+    response = client.get(callback)
+    assert response.status_code == 302
     assert signed_in_user(client) == alice.pk
 
 
@@ -1040,6 +1134,35 @@ def test_disconnect_of_someone_elses_account(
     assert_no_secrets(response, TOKEN, SECRET)
 
 
+@pytest.mark.parametrize("accounts", [1, 2])
+def test_disconnect_without_naming_the_account(
+    client: Client,
+    fake_twitter: FakeTwitter,
+    alice: User,
+    linked: AccessToken,
+    sent: SignalRecorder,
+    accounts: int,
+) -> None:
+    """The common "Disconnect Twitter" button sends no twitter_user_id: the only
+    account goes; with several, a 400 asks which and nothing changes."""
+    if accounts == 2:
+        make_token(alice, twitter_user_id="43", token="other-token", secret="other-secret")
+    client.force_login(alice)
+    response = client.post("/twitter/disconnect/")
+    page = response.content.decode()
+    if accounts == 1:
+        assert response.status_code == 200
+        assert "@twitterapi" in page
+        assert not AccessToken.objects.exists()
+        assert sent.names == ["token_revoked"]
+    else:
+        assert response.status_code == 400
+        assert "choose the one to disconnect" in page
+        assert AccessToken.objects.count() == 2
+        assert fake_twitter.calls == []
+        assert sent.sent == []
+
+
 def test_disconnect_needs_a_login(
     client: Client, fake_twitter: FakeTwitter, linked: AccessToken
 ) -> None:
@@ -1132,12 +1255,12 @@ def test_callback_and_disconnect_under_login_required_middleware(
 def test_queries_of_begin(
     client: Client, fake_twitter: FakeTwitter, django_assert_num_queries: DjangoAssertNumQueries
 ) -> None:
-    # INSERT the RequestToken; the new session: SELECT (key free?), SAVEPOINT, INSERT,
-    # RELEASE.
-    with django_assert_num_queries(5):
+    # INSERT the RequestToken, nothing else: the flow key goes into a signed cookie, and
+    # an anonymous begin touches no session.
+    with django_assert_num_queries(1):
         start(client)
-    # A second flow in the same session: SELECT the session; INSERT the RequestToken (the
-    # flow key is already there: the session is not saved again).
+    # A second flow in the same browser: one DELETE makes room (its flows beyond the
+    # newest four, anyone's expired ones), then the INSERT.
     with django_assert_num_queries(2):
         start(client)
 
@@ -1147,8 +1270,8 @@ def test_queries_of_begin_to_connect(
 ) -> None:
     client.force_login(make_user())
     # SELECT the session, SELECT the user (AuthenticationMiddleware), INSERT the
-    # RequestToken; save the session with the new flow key: SAVEPOINT, UPDATE, RELEASE.
-    with django_assert_num_queries(6):
+    # RequestToken (the session is not saved: the flow key is in a cookie).
+    with django_assert_num_queries(3):
         start(client)
 
 
@@ -1157,13 +1280,13 @@ def test_queries_of_sign_in(
 ) -> None:
     make_token(twitter_user_id="42")
     callback = fake_twitter.authorize(start_token(client), user_id="42")
-    # The flow: SELECT the session (its flow key), SELECT the RequestToken, DELETE it (the
+    # The flow: SELECT the RequestToken (the browser has no session yet), DELETE it (the
     # claim), SAVEPOINT, SELECT ... FOR UPDATE the AccessToken with its user (untouched
     # since Twitter was asked, so no look for a revocation meanwhile), UPDATE the
-    # AccessToken, INSERT the TokenEvent, RELEASE. login(): UPDATE last_login; rotating the
-    # session key: SELECT (key free?), SAVEPOINT, INSERT, RELEASE, SELECT and DELETE the old
-    # session; saving the session: SAVEPOINT, UPDATE, RELEASE.
-    with django_assert_num_queries(18):
+    # AccessToken, INSERT the TokenEvent, RELEASE. login(): a new session: SELECT (key
+    # free?), SAVEPOINT, INSERT, RELEASE; UPDATE last_login; saving the session:
+    # SAVEPOINT, UPDATE, RELEASE.
+    with django_assert_num_queries(15):
         assert client.get(callback).status_code == 302
 
 
@@ -1186,7 +1309,7 @@ def test_queries_of_sign_up(
     callback = fake_twitter.authorize(start_token(client), screen_name="jack")
     # As for sign-in, but the AccessToken is INSERTed after the new user: SELECT the taken
     # usernames like "jack%", INSERT the user.
-    with django_assert_num_queries(21):
+    with django_assert_num_queries(18):
         assert client.get(callback).status_code == 302
 
 
@@ -1205,11 +1328,10 @@ def test_concurrent_callbacks_with_the_same_token(
     Runs on PostgreSQL and on SQLite (the test database is a file; see tests/settings.py).
     """
     alice = make_user()
-    session = SessionStore()
     request = RequestFactory().post("/twitter/begin/")
-    request.session, request.user = session, alice
-    oauth_token = flow.begin(request).oauth_token
-    session.save()
+    request.session, request.user = SessionStore(), alice
+    begun = flow.begin(request)
+    oauth_token, cookies = begun.oauth_token, browser(begun.flow_key)
     callback = fake_twitter.authorize(oauth_token, user_id="42", screen_name="jack")
     find_pending = flow.find_pending
     barrier = threading.Barrier(2, timeout=10)
@@ -1227,7 +1349,8 @@ def test_concurrent_callbacks_with_the_same_token(
         # thread exception, and warnings are errors.
         try:
             request = RequestFactory().get(callback)
-            request.session, request.user = SessionStore(session.session_key), alice
+            request.COOKIES.update(cookies)
+            request.session, request.user = SessionStore(), alice
             responses.append(views.callback(request))
         finally:
             connections.close_all()

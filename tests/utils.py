@@ -67,13 +67,28 @@ def make_request(
     session: SessionBase | None = None,
     path: str = "/",
     secure: bool = False,
+    cookies: dict[str, str] | None = None,
 ) -> HttpRequest:
-    """A GET request with a session (a new one unless given) and ``user`` (anonymous
-    unless given), for calling the flow directly."""
+    """A GET request with a session (a new one unless given), ``user`` (anonymous
+    unless given) and ``cookies`` (a browser's, see :func:`browser`), for calling the
+    flow directly."""
     request = RequestFactory().get(path, secure=secure)
+    request.COOKIES.update(cookies or {})
     request.session = session if session is not None else SessionStore()
     request.user = user if user is not None else AnonymousUser()
     return request
+
+
+def browser(flow_key: str) -> dict[str, str]:
+    """The cookies of a browser holding ``flow_key`` (``Begun.flow_key``) in its signed
+    flow cookie, for :func:`make_request`."""
+    from django.http import HttpResponse
+
+    from django_twitter_oauth import flow
+
+    response = HttpResponse()
+    flow.set_flow_cookie(response, make_request(), flow_key)
+    return {flow.FLOW_COOKIE: response.cookies[flow.FLOW_COOKIE].value}
 
 
 SIGNAL_NAMES = (

@@ -21,12 +21,15 @@ def twitter_oauth_button(
     force_login: bool = False,
     screen_name: str = "",
     css_class: str = "twitter-oauth-button",
+    access_type: str = "",
 ) -> dict[str, Any]:
     """A POST form (with CSRF token) to ``twitter_oauth:begin``.
 
     ``label`` defaults to "Sign in with Twitter", or "Connect Twitter" for a signed-in
     user. ``authorize`` asks for full consent (``oauth/authorize``); ``force_login``
-    makes Twitter ask for the password; ``screen_name`` pre-fills it.
+    makes Twitter ask for the password; ``screen_name`` pre-fills it;
+    ``access_type`` (``"read"`` or ``"write"``) asks Twitter for that access for this
+    flow only (overriding TWITTER_OAUTH_ACCESS_TYPE).
     """
     request = context.get("request")
     user = getattr(request, "user", None)
@@ -42,4 +45,5 @@ def twitter_oauth_button(
         "force_login": force_login,
         "screen_name": screen_name,
         "css_class": css_class,
+        "access_type": access_type,
     }

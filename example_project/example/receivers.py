@@ -19,6 +19,8 @@ from django_twitter_oauth.signals import (
 def on_completed(
     sender: Any, request: Any, user: Any, token: Any, created: bool, **kw: Any
 ) -> None:
+    if request is None:
+        return  # the twitter_oauth_connect command: no browser to show a message to
     if created:
         messages.success(request, f"Connected @{token.screen_name} ({token.access_level}).")
     else:

@@ -1,0 +1,148 @@
+"""Sign-up: the built-in (through USERNAME_FIELD and EMAIL_FIELD) and
+TWITTER_OAUTH_SIGNUP, a site's own, which may refuse."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.http import HttpRequest
+from django.test import Client
+from pytest_django import Settings
+
+from django_twitter_oauth.exceptions import SignInRefused
+from django_twitter_oauth.models import AccessToken, TokenEvent
+from django_twitter_oauth.signup import TwitterIdentity, default_signup
+from django_twitter_oauth.testing import FakeTwitter
+from tests.utils import make_user
+
+pytestmark = pytest.mark.django_db
+
+JACK = TwitterIdentity(user_id="42", screen_name="jack", name="Jack")
+
+
+def test_identity_is_a_frozen_value() -> None:
+    assert TwitterIdentity("42", "jack") == TwitterIdentity("42", "jack", "")
+    with pytest.raises(AttributeError):
+        JACK.screen_name = "other"  # type: ignore[misc]
+
+
+def test_default_signup() -> None:
+    user = default_signup(None, JACK, None)
+    assert isinstance(user, User)
+    assert (user.username, user.email) == ("jack", "")  # never the screen name as email
+    assert not user.has_usable_password()
+    assert User.objects.get() == user
+
+
+def test_default_signup_makes_the_username_unique() -> None:
+    make_user("jack")
+    make_user("JACK-2")
+    assert default_signup(None, JACK, None).get_username() == "jack-3"
+
+
+def test_default_signup_fills_the_email_field() -> None:
+    user = default_signup(None, JACK, "jack@example.com")
+    assert (user.get_username(), user.email) == ("jack", "jack@example.com")
+
+
+def test_a_user_model_without_an_email_field(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(User, "EMAIL_FIELD", "no_such_field")
+    user = default_signup(None, JACK, "jack@example.com")
+    assert (user.get_username(), user.email) == ("jack", "")
+
+
+@pytest.fixture
+def email_username(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The user model signs in by email: USERNAME_FIELD is EMAIL_FIELD."""
+    monkeypatch.setattr(User, "USERNAME_FIELD", "email")
+
+
+@pytest.mark.usefixtures("email_username")
+def test_email_as_username_needs_an_email(caplog: pytest.LogCaptureFixture) -> None:
+    with pytest.raises(SignInRefused) as excinfo:
+        default_signup(None, JACK, None)
+    assert excinfo.value.status_code == 403
+    assert "email address" in str(excinfo.value)
+    assert not User.objects.exists()
+    [record] = caplog.records
+    assert "TWITTER_OAUTH_REQUEST_EMAIL" in record.getMessage()
+    assert "TWITTER_OAUTH_SIGNUP" in record.getMessage()
+
+
+@pytest.mark.usefixtures("email_username")
+def test_email_as_username() -> None:
+    user = default_signup(None, JACK, "jack@example.com")
+    assert user.get_username() == "jack@example.com"
+    assert user.email == "jack@example.com"
+
+
+@pytest.mark.usefixtures("email_username")
+def test_email_as_username_never_takes_over_an_account() -> None:
+    victim = make_user("victim", email="Jack@Example.com")
+    with pytest.raises(SignInRefused) as excinfo:
+        default_signup(None, JACK, "jack@example.com")
+    assert "exists already" in str(excinfo.value)
+    assert list(User.objects.all()) == [victim]
+
+
+# -- TWITTER_OAUTH_SIGNUP through the flow ----------------------------------------------------
+
+CALLS: list[tuple[Any, ...]] = []
+
+
+def custom_signup(request: HttpRequest | None, identity: TwitterIdentity, email: str | None) -> Any:
+    CALLS.append((request, identity, email))
+    return User.objects.create_user(username=f"tw{identity.user_id}", first_name="custom")
+
+
+def refusing_signup(request: HttpRequest | None, identity: TwitterIdentity, email: Any) -> None:
+    User.objects.create_user(username="half-made")  # rolled back with the refusal
+    return None
+
+
+def raising_signup(request: HttpRequest | None, identity: TwitterIdentity, email: Any) -> Any:
+    make_user("half-made")
+    raise SignInRefused("Invitations only.")
+
+
+def sign_up(fake_twitter: FakeTwitter) -> Any:
+    client = Client()
+    response = client.post("/twitter/begin/")
+    oauth_token = response["Location"].split("oauth_token=")[1]
+    return client.get(fake_twitter.authorize(oauth_token, user_id="42", screen_name="jack"))
+
+
+def test_a_custom_signup(fake_twitter: FakeTwitter, settings: Settings) -> None:
+    settings.TWITTER_OAUTH_ALLOW_SIGNUP = True
+    settings.TWITTER_OAUTH_SIGNUP = "tests.test_signup.custom_signup"
+    CALLS.clear()
+    response = sign_up(fake_twitter)
+    assert response.status_code == 302
+    user = AccessToken.objects.get().user
+    assert (user.username, user.first_name) == ("tw42", "custom")
+    [(request, identity, email)] = CALLS
+    assert isinstance(request, HttpRequest)
+    assert identity == TwitterIdentity("42", "jack")
+    assert email is None
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("tests.test_signup.refusing_signup", "No account on this site"),
+        ("tests.test_signup.raising_signup", "Invitations only."),
+    ],
+)
+def test_a_signup_that_refuses(
+    fake_twitter: FakeTwitter, settings: Settings, path: str, message: str
+) -> None:
+    settings.TWITTER_OAUTH_ALLOW_SIGNUP = True
+    settings.TWITTER_OAUTH_SIGNUP = path
+    response = sign_up(fake_twitter)
+    assert response.status_code == 403
+    assert message in response.content.decode()
+    assert not User.objects.exists()
+    assert not AccessToken.objects.exists()
+    assert not TokenEvent.objects.exists()
