@@ -537,8 +537,9 @@ def _as_text(value: object) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-def _json_error(text: str) -> tuple[int | None, str] | None:
-    """``{"errors": [{"code": 89, "message": "..."}]}`` (any key order) or v2 problem JSON."""
+def _json_error(text: str) -> tuple[int | None, str, str] | None:
+    """``{"errors": [{"code": 89, "message": "..."}]}`` (any key order) or v2 problem JSON
+    (whose ``type`` comes back as the third item, else "")."""
     try:
         data = json.loads(text)
     except ValueError:
@@ -560,24 +561,35 @@ def _json_error(text: str) -> tuple[int | None, str] | None:
     )
     if code is None and not message:
         return None
-    return code, message
+    return code, message, _as_text(data.get("type"))
 
 
-def _xml_error(text: str) -> tuple[int | None, str] | None:
+def _xml_error(text: str) -> tuple[int | None, str, str] | None:
     """``<errors><error code="415">...</error></errors>`` or ``<hash><error>...</error>``."""
     match = _XML_ERROR.search(text)
     if match is None:
         return None
     code_match = _XML_CODE.search(match.group(1))
     code = int(code_match.group(1)) if code_match else None
-    return code, html.unescape(match.group(2)).strip()
+    return code, html.unescape(match.group(2)).strip(), ""
 
 
-def _parse_error_body(response: requests.Response) -> tuple[int | None, str]:
-    """Twitter's error code and text, from a JSON, XML or plain-text body (facts §3.2)."""
-    text = response.content[:_MAX_ERROR_BODY].decode("utf-8", "replace")
-    code, message = _json_error(text) or _xml_error(text) or (None, text)
-    return code, " ".join(message.split())[:_MAX_MESSAGE]
+def _parse_error_body(
+    response: requests.Response, secrets: Iterable[str | None]
+) -> tuple[int | None, str, str]:
+    """Twitter's error code, text and v2 problem type, from a JSON, XML or plain-text body
+    (facts §3.2), with every secret sent redacted.
+
+    Secrets are redacted from the whole text before anything is cut: a secret that crossed
+    a cut would otherwise survive in part. The raw body is redacted (percent-encoded forms
+    included), then the parsed text again (JSON ``\\/`` escapes and XML entities are only
+    undone by parsing); only then is the text cut to ``_MAX_MESSAGE`` characters.
+    """
+    secrets = [value for value in secrets if value]
+    text = _redact(response.content.decode("utf-8", "replace"), secrets)[:_MAX_ERROR_BODY]
+    code, message, problem = _json_error(text) or _xml_error(text) or (None, text, "")
+    message = _redact(" ".join(message.split()), secrets)
+    return code, message[:_MAX_MESSAGE], problem
 
 
 def _error_for(
@@ -599,8 +611,9 @@ def _error_for(
                 status_code=status,
             )
         )
-    code, twitter_message = _parse_error_body(response)
-    twitter_message = _redact(twitter_message, [*secrets, *_sent_secrets(response)])
+    code, twitter_message, problem = _parse_error_body(
+        response, [*secrets, *_sent_secrets(response)]
+    )
     said = f"code {code}: " if code is not None else ""
     said += twitter_message or "no details"
     kwargs: dict[str, Any] = {

@@ -1164,6 +1164,55 @@ def test_echoed_secrets_are_redacted(api: responses.RequestsMock, client: Twitte
     assert_no_secrets(str(info.value), signature)
 
 
+def _prefixes(secret: str, length: int = 8) -> list[str]:
+    return [secret[:n] for n in range(length, len(secret) + 1)]
+
+
+@pytest.mark.parametrize("encode", [False, True], ids=["raw", "percent-encoded"])
+@pytest.mark.parametrize("offset", [190, 195, 199], ids=lambda n: f"at-{n}")
+@pytest.mark.parametrize(
+    "secret", [CONSUMER_SECRET, REQUEST_TOKEN, REQUEST_SECRET, VERIFIER, "signature"]
+)
+def test_secret_across_the_cut_is_redacted_whole(
+    api: responses.RequestsMock, client: TwitterClient, secret: str, offset: int, encode: bool
+) -> None:
+    # Redaction comes before the cut to 200 characters: a secret that starts just before
+    # the cut must not survive in part (issue 14, finding 3).
+    def echo(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        value = oauth_params(request)["oauth_signature"] if secret == "signature" else secret
+        return 401, {}, "x" * offset + (quote(value, safe="") if encode else value) + " tail"
+
+    api.add_callback("POST", f"{API}/oauth/access_token", callback=echo)
+
+    with pytest.raises(TwitterRejected) as info:
+        client.fetch_access_token(REQUEST_TOKEN, REQUEST_SECRET, VERIFIER)
+
+    value = oauth_params(sent(api))["oauth_signature"] if secret == "signature" else secret
+    message = info.value.twitter_message
+    assert message.startswith("x" * offset + "[")
+    assert len(message) == 200
+    for text in (message, str(info.value)):
+        for form in (value, quote(value, safe="")):
+            assert not any(prefix in text for prefix in _prefixes(form))
+
+
+def test_secret_escaped_in_json_is_redacted(
+    api: responses.RequestsMock, client: TwitterClient
+) -> None:
+    # A JSON body may escape "/" as "\/": only the parsed text shows the secret as sent.
+    secret = "abc/def+ghi/jklmnop"
+    api.post(
+        f"{API}/1.1/oauth/invalidate_token",
+        status=401,
+        body='{"errors":[{"code":99,"message":"bad ' + secret.replace("/", "\\/") + '"}]}',
+    )
+
+    with pytest.raises(TwitterRejected) as info:
+        client.invalidate_token(ACCESS_TOKEN, secret)
+
+    assert info.value.twitter_message == "bad [redacted]"
+
+
 @every_call
 @pytest.mark.parametrize(
     ("header", "reset_at"),
