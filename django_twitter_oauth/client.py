@@ -263,7 +263,8 @@ class TwitterClient:
         endpoint = "oauth/request_token"
         response = self._call("POST", endpoint, params=params, callback=callback)
         values = _parse_form(response, endpoint, ("oauth_token", "oauth_token_secret"))
-        if values.get("oauth_callback_confirmed") != "true":
+        # Twitter sends "true"; other OAuth 1.0a servers send "True" (RFC 5849 does not say).
+        if values.get("oauth_callback_confirmed", "").lower() != "true":
             raise _malformed(
                 f"Twitter's answer to {endpoint} did not confirm the callback "
                 "(oauth_callback_confirmed is not 'true'; RFC 5849 §2.1).",

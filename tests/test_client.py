@@ -485,8 +485,30 @@ def test_fetch_request_token_incomplete_body(
     assert_no_secrets(str(error))
 
 
+@pytest.mark.parametrize("confirmed", ["True", "TRUE", "true"])
+def test_fetch_request_token_callback_confirmed_any_case(
+    api: responses.RequestsMock, client: TwitterClient, confirmed: str
+) -> None:
+    # Twitter sends "true"; independent OAuth 1.0a servers send "True" (issue 14.10).
+    api.post(
+        f"{API}/oauth/request_token",
+        body=f"oauth_token={REQUEST_TOKEN}&oauth_token_secret={REQUEST_SECRET}"
+        f"&oauth_callback_confirmed={confirmed}",
+    )
+
+    result = client.fetch_request_token(CALLBACK)
+
+    assert (result.token, result.secret) == (REQUEST_TOKEN, REQUEST_SECRET)
+
+
 @pytest.mark.parametrize(
-    "confirmed", ["&oauth_callback_confirmed=false", "", "&oauth_callback_confirmed=TRUE"]
+    "confirmed",
+    [
+        "&oauth_callback_confirmed=false",
+        "",
+        "&oauth_callback_confirmed=",
+        "&oauth_callback_confirmed=yes",
+    ],
 )
 def test_fetch_request_token_callback_not_confirmed(
     api: responses.RequestsMock, client: TwitterClient, confirmed: str
