@@ -96,6 +96,15 @@ _XML_CODE = re.compile(r"""\bcode\s*=\s*["']?(\d+)""", re.IGNORECASE)
 # Values in an OAuth Authorization header that must not be echoed back in a message.
 _SENT_SECRET = re.compile(r'\boauth_(?:token|verifier|signature)="([^"]*)"')
 
+# The shapes of what Twitter sends, checked before anything reaches the database: a value
+# out of shape is an answer this app does not understand (502), never a 500 from the
+# database or a row stored with garbage. Tokens and secrets: printable ASCII, no space or
+# NUL, short. User ids: digits (64-bit today). Screen names: Twitter allows 15 characters
+# from [A-Za-z0-9_] today; legacy accounts have up to 50.
+_CREDENTIAL = re.compile(r"[\x21-\x7e]{1,255}")
+_USER_ID = re.compile(r"[0-9]{1,32}")
+_SCREEN_NAME = re.compile(r"[A-Za-z0-9_]{1,50}")
+
 # Short advice added to the message of a refusal, keyed by Twitter's error code (facts §3.1).
 _HINTS = {
     32: " Check TWITTER_OAUTH_CONSUMER_KEY and TWITTER_OAUTH_CONSUMER_SECRET.",
@@ -271,7 +280,12 @@ class TwitterClient:
                 endpoint,
                 response,
             )
-        return RequestTokenResult(token=values["oauth_token"], secret=values["oauth_token_secret"])
+        return RequestTokenResult(
+            token=_shaped(values["oauth_token"], _CREDENTIAL, "oauth_token", endpoint, response),
+            secret=_shaped(
+                values["oauth_token_secret"], _CREDENTIAL, "oauth_token_secret", endpoint, response
+            ),
+        )
 
     def authorization_url(
         self,
@@ -308,12 +322,17 @@ class TwitterClient:
             verifier=verifier,
         )
         values = _parse_form(response, endpoint, ("oauth_token", "oauth_token_secret"))
+        user_id = values.get("user_id") or None
+        screen_name = values.get("screen_name") or None
         return AccessTokenResult(
-            token=values["oauth_token"],
-            secret=values["oauth_token_secret"],
-            user_id=values.get("user_id") or None,
-            screen_name=values.get("screen_name") or None,
-            access_level=_access_level(response),
+            token=_shaped(values["oauth_token"], _CREDENTIAL, "oauth_token", endpoint, response),
+            secret=_shaped(
+                values["oauth_token_secret"], _CREDENTIAL, "oauth_token_secret", endpoint, response
+            ),
+            user_id=user_id and _shaped(user_id, _USER_ID, "user_id", endpoint, response),
+            screen_name=screen_name
+            and _shaped(screen_name, _SCREEN_NAME, "screen_name", endpoint, response),
+            access_level=_access_level(response, endpoint),
         )
 
     # -- with an access token -------------------------------------------------------------
@@ -380,9 +399,9 @@ class TwitterClient:
                 f"Twitter's answer to {endpoint} lacked the screen name.", endpoint, response
             )
         return Credentials(
-            user_id=user_id,
-            screen_name=screen_name,
-            access_level=_access_level(response),
+            user_id=_shaped(user_id, _USER_ID, "user id", endpoint, response),
+            screen_name=_shaped(screen_name, _SCREEN_NAME, "screen name", endpoint, response),
+            access_level=_access_level(response, endpoint),
             data=data,
         )
 
@@ -496,9 +515,29 @@ def _parse_form(
     return values
 
 
-def _access_level(response: requests.Response) -> str | None:
+def _shaped(
+    value: str, pattern: re.Pattern[str], what: str, endpoint: str, response: requests.Response
+) -> str:
+    """``value`` if it has the shape ``pattern`` allows, else a MalformedResponse (which
+    never quotes the value: it may be a token)."""
+    if pattern.fullmatch(value) is None:
+        raise _malformed(
+            f"Twitter's answer to {endpoint} has a malformed {what}.", endpoint, response
+        )
+    return value
+
+
+def _access_level(response: requests.Response, endpoint: str) -> str | None:
+    """The ``x-access-level`` header: None when absent or empty, else one of
+    ``ACCESS_LEVELS`` (any case) or a MalformedResponse."""
     level = response.headers.get("x-access-level", "").strip().lower()
-    return level if level in ACCESS_LEVELS else None
+    if not level:
+        return None
+    if level not in ACCESS_LEVELS:
+        raise _malformed(
+            f"Twitter's answer to {endpoint} has an unknown access level.", endpoint, response
+        )
+    return level
 
 
 def _reset_at(response: requests.Response) -> dt.datetime | None:

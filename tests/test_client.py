@@ -578,7 +578,6 @@ def test_authorization_url_uses_api_url() -> None:
         ("read-write", "read-write"),
         ("read-write-directmessages", "read-write-directmessages"),
         (" Read-Write ", "read-write"),
-        ("admin", None),
         ("", None),
     ],
 )
@@ -649,6 +648,148 @@ def test_fetch_access_token_incomplete_body(
     assert_no_secrets(str(info.value))
 
 
+# -- the shape of what Twitter sends (issue 14.7) -------------------------------------------
+
+LONG = "A" * 256
+BAD_CREDENTIALS = {
+    "too-long": LONG,
+    "nul": "abc\x00def",
+    "space": "abc def",
+    "newline": "abc\ndef",
+    "non-ascii": "abcdéf",
+}
+BAD_USER_IDS = {"letters": "12a4", "too-long": "1" * 33, "nul": "12\x0034", "unicode-digits": "١٢٣"}
+BAD_SCREEN_NAMES = {
+    "too-long": "a" * 51,
+    "300": "a" * 300,
+    "nul": "abc\x00",
+    "dash": "ab-cd",
+    "space": "ab cd",
+    "non-ascii": "abcé",
+}
+
+
+def form_body(**values: str) -> str:
+    return "&".join(f"{name}={quote(value, safe='')}" for name, value in values.items())
+
+
+def test_longest_allowed_values_pass(api: responses.RequestsMock, client: TwitterClient) -> None:
+    token, secret = "t" * 255, "~" * 255
+    api.post(
+        f"{API}/oauth/access_token",
+        body=form_body(
+            oauth_token=token, oauth_token_secret=secret, user_id="9" * 32, screen_name="_" * 50
+        ),
+    )
+
+    result = client.fetch_access_token(REQUEST_TOKEN, REQUEST_SECRET, VERIFIER)
+
+    assert (result.token, result.secret, result.user_id, result.screen_name) == (
+        token,
+        secret,
+        "9" * 32,
+        "_" * 50,
+    )
+
+
+@pytest.mark.parametrize("field", ["oauth_token", "oauth_token_secret"])
+@pytest.mark.parametrize("value", list(BAD_CREDENTIALS.values()), ids=list(BAD_CREDENTIALS))
+def test_request_token_out_of_shape(
+    api: responses.RequestsMock, client: TwitterClient, field: str, value: str
+) -> None:
+    values = {"oauth_token": REQUEST_TOKEN, "oauth_token_secret": REQUEST_SECRET, field: value}
+    api.post(
+        f"{API}/oauth/request_token",
+        body=form_body(**values, oauth_callback_confirmed="true"),
+    )
+
+    with pytest.raises(MalformedResponse) as info:
+        client.fetch_request_token(CALLBACK)
+
+    assert str(info.value) == f"Twitter's answer to oauth/request_token has a malformed {field}."
+    assert value not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        *(
+            (field, value)
+            for field in ("oauth_token", "oauth_token_secret")
+            for value in BAD_CREDENTIALS.values()
+        ),
+        *(("user_id", value) for value in BAD_USER_IDS.values()),
+        *(("screen_name", value) for value in BAD_SCREEN_NAMES.values()),
+    ],
+)
+def test_access_token_out_of_shape(
+    api: responses.RequestsMock, client: TwitterClient, field: str, value: str
+) -> None:
+    values = {
+        "oauth_token": ACCESS_TOKEN,
+        "oauth_token_secret": ACCESS_SECRET,
+        "user_id": "6253282",
+        "screen_name": "twitterapi",
+        field: value,
+    }
+    api.post(f"{API}/oauth/access_token", body=form_body(**values))
+
+    with pytest.raises(MalformedResponse) as info:
+        client.fetch_access_token(REQUEST_TOKEN, REQUEST_SECRET, VERIFIER)
+
+    assert str(info.value) == f"Twitter's answer to oauth/access_token has a malformed {field}."
+
+
+@pytest.mark.parametrize("header", ["admin", "read write", "read\x00"])
+def test_access_token_unknown_access_level(
+    api: responses.RequestsMock, client: TwitterClient, header: str
+) -> None:
+    api.post(
+        f"{API}/oauth/access_token", body=ACCESS_TOKEN_BODY, headers={"x-access-level": header}
+    )
+
+    with pytest.raises(MalformedResponse, match="unknown access level"):
+        client.fetch_access_token(REQUEST_TOKEN, REQUEST_SECRET, VERIFIER)
+
+
+@pytest.mark.parametrize(
+    ("user", "what"),
+    [
+        *(
+            ({"id_str": value, "screen_name": "twitterapi"}, "user id")
+            for value in BAD_USER_IDS.values()
+        ),
+        ({"id": -5, "screen_name": "twitterapi"}, "user id"),
+        *(
+            ({"id_str": "1", "screen_name": value}, "screen name")
+            for value in BAD_SCREEN_NAMES.values()
+        ),
+    ],
+)
+def test_verify_credentials_out_of_shape(
+    api: responses.RequestsMock, client: TwitterClient, user: dict[str, Any], what: str
+) -> None:
+    api.get(f"{API}/1.1/account/verify_credentials.json", json=user)
+
+    with pytest.raises(MalformedResponse) as info:
+        client.verify_credentials(ACCESS_TOKEN, ACCESS_SECRET)
+
+    assert str(info.value) == (
+        f"Twitter's answer to 1.1/account/verify_credentials.json has a malformed {what}."
+    )
+
+
+def test_verify_credentials_unknown_access_level(
+    api: responses.RequestsMock, client: TwitterClient
+) -> None:
+    api.get(
+        f"{API}/1.1/account/verify_credentials.json", json=USER, headers={"x-access-level": "root"}
+    )
+
+    with pytest.raises(MalformedResponse, match="unknown access level"):
+        client.verify_credentials(ACCESS_TOKEN, ACCESS_SECRET)
+
+
 # -- invalidate and verify ----------------------------------------------------------------
 
 
@@ -672,7 +813,7 @@ def test_invalidate_token(
         (USER, "read-write-directmessages", "read-write-directmessages"),
         ({"id": 6253282, "screen_name": "twitterapi"}, "read", "read"),
         ({"id": 6253282, "id_str": "", "screen_name": "twitterapi"}, None, None),
-        ({"id": 1, "id_str": "6253282", "screen_name": "twitterapi"}, "unknown", None),
+        ({"id": 1, "id_str": "6253282", "screen_name": "twitterapi"}, " READ ", "read"),
     ],
 )
 def test_verify_credentials(
