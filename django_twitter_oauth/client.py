@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import heapq
 import html
+import itertools
 import json
 import logging
 import os
 import re
+import socket
 import threading
+import time
 import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -27,7 +31,11 @@ from typing import Any
 
 import requests
 from django.core.exceptions import ImproperlyConfigured
+from requests.adapters import HTTPAdapter
 from requests_oauthlib import OAuth1, OAuth1Session
+from urllib3 import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.poolmanager import PoolManager
 
 from django_twitter_oauth.conf import ACCESS_LEVELS, ACCESS_TYPES, app_settings
 from django_twitter_oauth.exceptions import (
@@ -85,6 +93,10 @@ _MAX_MESSAGE = 200
 #: Error bodies are only searched this far: Twitter's are tiny; this bounds the regex work.
 _MAX_ERROR_BODY = 4096
 _REDACTED = "[redacted]"
+#: Longest body read from Twitter: its answers are a few hundred bytes; anything near this
+#: is not Twitter (or not an answer this app understands), and is refused unread.
+MAX_BODY = 64 * 1024
+_CHUNK = 16 * 1024
 
 # Twitter's XML error bodies, both shapes (facts §3.2):
 #   <errors><error code="415">text</error></errors>
@@ -433,6 +445,9 @@ class TwitterClient:
             callback_uri=callback,
             verifier=verifier,
         )
+        deadline = _Deadline(self.timeout)
+        _current.deadline = deadline
+        _watchdog.watch(deadline)
         try:
             # Redirects are not followed: the Authorization header would be replayed,
             # signed for the wrong URL.
@@ -442,16 +457,20 @@ class TwitterClient:
                     f"{self.api_url}/{endpoint}",
                     params=params,
                     auth=auth,
-                    timeout=self.timeout,
+                    timeout=(deadline.left(), deadline.left()),
                     allow_redirects=False,
+                    stream=True,
                 )
+                with contextlib.closing(response):
+                    _read_body(response, endpoint, deadline)
         except requests.RequestException as exc:
-            raise _logged(
-                TwitterUnavailable(
-                    f"Could not reach Twitter for {endpoint}: {type(exc).__name__}.",
-                    endpoint=endpoint,
-                )
-            ) from exc
+            raise _unavailable(endpoint, exc, deadline, self.timeout) from exc
+        finally:
+            _watchdog.release(deadline)
+            _current.deadline = None
+        if deadline.expired:
+            # The watchdog cut the answer short, which may look complete (no Content-Length).
+            raise _unavailable(endpoint, None, deadline, self.timeout)
         if 200 <= response.status_code < 300:
             return response
         secrets = (self.consumer_secret, token, secret, verifier)
@@ -462,7 +481,7 @@ class TwitterClient:
         after the call. Never one session for two threads: requests' are not thread-safe."""
         with self._lock:
             if not self._pooled:
-                return requests.Session()
+                return _new_session()
             http: requests.Session | None = getattr(self._local, "session", None)
             if http is None:
                 http = self._local.session = _kept_session(self.api_url)
@@ -474,7 +493,7 @@ def _kept_session(api_url: str) -> requests.Session:
     """A session for many calls to ``api_url``, which reads the proxy and CA bundle
     environment variables once, as requests would on each call (a tenth of a bulk
     revocation's CPU)."""
-    session = requests.Session()
+    session = _new_session()
     session.proxies = requests.utils.get_environ_proxies(f"{api_url}/")
     session.verify = (
         os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
@@ -483,7 +502,188 @@ def _kept_session(api_url: str) -> requests.Session:
     return session
 
 
+# -- the deadline of a call ----------------------------------------------------------------
+#
+# TWITTER_OAUTH_TIMEOUT bounds the whole call, not each socket read: a host that sends one
+# byte a second would never trip a per-read timeout. A single watchdog thread shuts down the
+# socket of any call past its deadline, which ends a blocked read at once (headers or body);
+# the call then raises TwitterUnavailable. The pools of this module's sessions tell the
+# current call which connection it got (see _WatchedPool).
+
+
+class _Deadline:
+    """One call's deadline and the connection it uses."""
+
+    def __init__(self, seconds: float) -> None:
+        self.at = time.monotonic() + seconds
+        self.sock: socket.socket | None = None
+        self.expired = False
+        self.active = True
+
+    def left(self) -> float:
+        return max(0.0, self.at - time.monotonic())
+
+    def expire(self) -> bool:
+        """Past the deadline: shut the socket down. False while there is no socket yet
+        (still connecting, bounded by the connect timeout): the watchdog tries again."""
+        self.expired = True
+        if self.sock is None:
+            return False
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        return True
+
+
+class _Watchdog:
+    """One daemon thread for every call's deadline (a timer thread per call costs more)."""
+
+    #: How soon to look again at a call past its deadline that has no socket yet.
+    RETRY = 0.05
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._heap: list[tuple[float, int, _Deadline]] = []
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, deadline: _Deadline) -> None:
+        with self._condition:
+            self._push(deadline.at, deadline)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="twitter-oauth-watchdog", daemon=True
+                )
+                self._thread.start()
+
+    def release(self, deadline: _Deadline) -> None:
+        """The call is over: never touch its socket again (waits for a shutdown under way)."""
+        with self._condition:
+            deadline.active = False
+
+    def _push(self, at: float, deadline: _Deadline) -> None:
+        heapq.heappush(self._heap, (at, next(self._order), deadline))
+        self._condition.notify()
+
+    def _run(self) -> None:
+        with self._condition:
+            while True:
+                if not self._heap:
+                    self._condition.wait()
+                    continue
+                at, _, deadline = self._heap[0]
+                now = time.monotonic()
+                if at > now:
+                    self._condition.wait(at - now)
+                    continue
+                heapq.heappop(self._heap)
+                if deadline.active and not deadline.expire():
+                    self._push(now + self.RETRY, deadline)
+
+
+_watchdog = _Watchdog()
+_current = threading.local()
+
+
+def _watch_socket(sock: socket.socket | None) -> None:
+    """Tell this thread's current call (if any) which socket it uses. The socket, not the
+    connection: http.client drops the connection's reference to it when the answer is
+    delimited by closing, while the answer is still being read from it."""
+    deadline: _Deadline | None = getattr(_current, "deadline", None)
+    if deadline is not None and sock is not None:
+        deadline.sock = sock
+
+
+class _WatchedConnection(HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        _watch_socket(self.sock)
+
+
+class _WatchedHTTPSConnection(HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        _watch_socket(self.sock)
+
+
+class _WatchedPool(HTTPConnectionPool):
+    """Reports the socket of each connection it gives out (a kept one is connected
+    already; a new one reports when it connects)."""
+
+    ConnectionCls: type[HTTPConnection] = _WatchedConnection
+
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        connection = super()._get_conn(timeout)
+        _watch_socket(getattr(connection, "sock", None))
+        return connection
+
+
+class _WatchedHTTPSPool(_WatchedPool, HTTPSConnectionPool):
+    """The HTTPS twin of :class:`_WatchedPool`."""
+
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+_WATCHED_POOLS = {"http": _WatchedPool, "https": _WatchedHTTPSPool}
+
+
+class _DeadlineAdapter(HTTPAdapter):
+    """requests' adapter, with pools that report their connections to the watchdog."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _WATCHED_POOLS
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> PoolManager:
+        manager: PoolManager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        manager.pool_classes_by_scheme = _WATCHED_POOLS
+        return manager
+
+
+def _new_session() -> requests.Session:
+    session = requests.Session()
+    for prefix in ("https://", "http://"):
+        session.mount(prefix, _DeadlineAdapter())
+    return session
+
+
 # -- helpers ------------------------------------------------------------------------------
+
+
+def _read_body(response: requests.Response, endpoint: str, deadline: _Deadline) -> None:
+    """Read the body into ``response.content``, at most MAX_BODY bytes; a longer one
+    (by its Content-Length, or as it streams) is refused without reading the rest."""
+    length = response.headers.get("Content-Length", "")
+    if length.strip().isdecimal() and int(length) > MAX_BODY:
+        raise _too_big(endpoint, response)
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_content(_CHUNK):
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise _too_big(endpoint, response)
+        chunks.append(chunk)
+    response._content = b"".join(chunks)
+
+
+def _too_big(endpoint: str, response: requests.Response) -> TwitterError:
+    return _malformed(
+        f"Twitter's answer to {endpoint} is longer than {MAX_BODY} bytes; it was not read.",
+        endpoint,
+        response,
+    )
+
+
+def _unavailable(
+    endpoint: str, exc: Exception | None, deadline: _Deadline, timeout: float
+) -> TwitterError:
+    if deadline.expired:
+        message = (
+            f"Twitter did not answer {endpoint} within {timeout} seconds "
+            "(TWITTER_OAUTH_TIMEOUT bounds the whole call)."
+        )
+    else:
+        message = f"Could not reach Twitter for {endpoint}: {type(exc).__name__}."
+    return _logged(TwitterUnavailable(message, endpoint=endpoint))
 
 
 def _logged(exc: TwitterError) -> TwitterError:
@@ -550,11 +750,11 @@ def _reset_at(response: requests.Response) -> dt.datetime | None:
         return None
 
 
-def _redact(text: str, secrets: Iterable[str | None]) -> str:
+def _redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with each (non-empty) secret replaced, raw and percent-encoded."""
     for value in secrets:
-        if value:
-            text = text.replace(value, _REDACTED)
-            text = text.replace(urllib.parse.quote(value, safe=""), _REDACTED)
+        text = text.replace(value, _REDACTED)
+        text = text.replace(urllib.parse.quote(value, safe=""), _REDACTED)
     return text
 
 
@@ -625,10 +825,10 @@ def _parse_error_body(
     included), then the parsed text again (JSON ``\\/`` escapes and XML entities are only
     undone by parsing); only then is the text cut to ``_MAX_MESSAGE`` characters.
     """
-    secrets = [value for value in secrets if value]
-    text = _redact(response.content.decode("utf-8", "replace"), secrets)[:_MAX_ERROR_BODY]
+    sent = [value for value in secrets if value]
+    text = _redact(response.content.decode("utf-8", "replace"), sent)[:_MAX_ERROR_BODY]
     code, message, problem = _json_error(text) or _xml_error(text) or (None, text, "")
-    message = _redact(" ".join(message.split()), secrets)
+    message = _redact(" ".join(message.split()), sent)
     return code, message[:_MAX_MESSAGE], problem
 
 

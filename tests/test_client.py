@@ -129,6 +129,12 @@ def assert_no_secrets(text: str, *extra: str) -> None:
         assert quote(secret, safe="") not in text
 
 
+def assert_deadline(timeout: object, seconds: float) -> None:
+    """The (connect, read) timeouts sent: the time left of a ``seconds`` deadline."""
+    assert isinstance(timeout, tuple)
+    assert all(seconds - 0.2 < value <= seconds for value in timeout)
+
+
 def sent(api: responses.RequestsMock, index: int = 0) -> requests.PreparedRequest:
     return api.calls[index].request
 
@@ -362,7 +368,7 @@ def test_new_client_picks_up_changed_settings(api: responses.RequestsMock) -> No
     request = sent(api)
     assert oauth_params(request)["oauth_consumer_key"] == "other-key"
     assert_signed(request, consumer_secret="other-secret")
-    assert sent_kwargs(api)["timeout"] == 2.5
+    assert_deadline(sent_kwargs(api)["timeout"], 2.5)
 
 
 def test_arguments_win_over_settings() -> None:
@@ -1015,7 +1021,7 @@ def test_every_call_passes_the_timeout(api: responses.RequestsMock, call: Call) 
     call.invoke(TwitterClient(timeout=4.5))
 
     kwargs = sent_kwargs(api)
-    assert kwargs["timeout"] == 4.5
+    assert_deadline(kwargs["timeout"], 4.5)
     assert_signed(sent(api), token_secret=call.token_secret)
 
 
@@ -1028,7 +1034,7 @@ def test_every_call_uses_the_timeout_setting(
 
     call.invoke(TwitterClient())
 
-    assert sent_kwargs(api)["timeout"] == 0.25
+    assert_deadline(sent_kwargs(api)["timeout"], 0.25)
 
 
 # -- errors -------------------------------------------------------------------------------
