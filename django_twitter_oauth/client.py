@@ -37,9 +37,17 @@ from urllib3 import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.poolmanager import PoolManager
 
-from django_twitter_oauth.conf import ACCESS_LEVELS, ACCESS_TYPES, app_settings
+from django_twitter_oauth.conf import (
+    ACCESS_LEVELS,
+    ACCESS_TYPES,
+    VERIFY_V1,
+    VERIFY_V2,
+    app_settings,
+)
 from django_twitter_oauth.exceptions import (
+    AccessTierError,
     CallbackNotApproved,
+    ConfigurationRejected,
     MalformedResponse,
     TokenInvalid,
     TwitterError,
@@ -117,8 +125,14 @@ _CREDENTIAL = re.compile(r"[\x21-\x7e]{1,255}")
 _USER_ID = re.compile(r"[0-9]{1,32}")
 _SCREEN_NAME = re.compile(r"[A-Za-z0-9_]{1,50}")
 
-# Short advice added to the message of a refusal, keyed by Twitter's error code (facts §3.1).
-_HINTS = {
+# Whose fault is a refusal: this table, and _error_for below, are the one place that
+# decides. Refusals of the site's own configuration (staff must fix them; the visitor
+# cannot) become ConfigurationRejected or a subclass: the codes below (with the advice added
+# to the message), 415 (CallbackNotApproved), 453 and v2's client-forbidden problem
+# (AccessTierError), and any other 4xx refusal of oauth/request_token, which carries no
+# token of the user's. Views and commands map by exception type only. Codes: Twitter's
+# error-code table (https://developer.x.com/en/support/x-api/error-troubleshooting).
+_CONFIGURATION_CODES = {
     32: " Check TWITTER_OAUTH_CONSUMER_KEY and TWITTER_OAUTH_CONSUMER_SECRET.",
     135: " Check this server's clock: Twitter found the request timestamp out of bounds.",
     416: " The app is suspended or invalid in the X developer portal.",
@@ -282,7 +296,7 @@ class TwitterClient:
                 raise ValueError(f"access_type must be one of {ACCESS_TYPES}, not {access_type!r}.")
             params["x_auth_access_type"] = access_type
         endpoint = "oauth/request_token"
-        response = self._call("POST", endpoint, params=params, callback=callback)
+        response = self._call("POST", endpoint, params=params, callback=callback, site_fault=True)
         values = _parse_form(response, endpoint, ("oauth_token", "oauth_token_secret"))
         # Twitter sends "true"; other OAuth 1.0a servers send "True" (RFC 5849 does not say).
         if values.get("oauth_callback_confirmed", "").lower() != "true":
@@ -435,8 +449,10 @@ class TwitterClient:
         secret: str | None = None,
         callback: str | None = None,
         verifier: str | None = None,
+        site_fault: bool = False,
     ) -> requests.Response:
-        """Send one signed request; return a 2xx response or raise a TwitterError."""
+        """Send one signed request; return a 2xx response or raise a TwitterError
+        (``site_fault``: see :func:`_error_for`)."""
         auth = OAuth1(
             self.consumer_key,
             client_secret=self.consumer_secret,
@@ -474,7 +490,9 @@ class TwitterClient:
         if 200 <= response.status_code < 300:
             return response
         secrets = (self.consumer_secret, token, secret, verifier)
-        raise _error_for(response, endpoint, secrets=secrets, callback=callback)
+        raise _error_for(
+            response, endpoint, secrets=secrets, callback=callback, site_fault=site_fault
+        )
 
     def _http(self) -> contextlib.AbstractContextManager[requests.Session]:
         """This thread's kept session inside ``with client:``; otherwise a new one, closed
@@ -838,8 +856,10 @@ def _error_for(
     *,
     secrets: Iterable[str | None],
     callback: str | None,
+    site_fault: bool = False,
 ) -> TwitterError:
-    """The exception for a non-2xx answer."""
+    """The exception for a non-2xx answer: whose fault it is, by type (see
+    ``_CONFIGURATION_CODES``). ``site_fault``: any 4xx refusal (but 429) is the site's."""
     status = response.status_code
     if status < 400:
         location = urllib.parse.urlsplit(response.headers.get("Location", "")).netloc
@@ -876,13 +896,6 @@ def _error_for(
             status_code=status,
             **kwargs,
         )
-    elif code == 89 and status in (401, 403):
-        exc = TokenInvalid(
-            f"Twitter says the token sent to {endpoint} is invalid or expired "
-            f"(HTTP {status}, {said}).",
-            status_code=status,
-            **kwargs,
-        )
     elif code == 415:
         url = f" {callback}" if callback else ""
         exc = CallbackNotApproved(
@@ -892,9 +905,43 @@ def _error_for(
             status_code=status,
             **kwargs,
         )
+    elif code == 453 or (status == 403 and problem.endswith("client-forbidden")):
+        advice = (
+            f' Set TWITTER_OAUTH_VERIFY_ENDPOINT = "{VERIFY_V2}", which every tier includes.'
+            if endpoint == VERIFY_V1
+            else ""
+        )
+        exc = AccessTierError(
+            f"The app's X API access tier does not include {endpoint} (HTTP {status}, {said})."
+            f"{advice} Tiers and their endpoints are listed in the X developer portal.",
+            status_code=status,
+            **kwargs,
+        )
+    elif code in _CONFIGURATION_CODES:
+        exc = ConfigurationRejected(
+            f"Twitter refused {endpoint} (HTTP {status}, {said}).{_CONFIGURATION_CODES[code]}",
+            status_code=status,
+            **kwargs,
+        )
+    elif site_fault:
+        # No token of the user's was sent: the refusal can only be the site's.
+        exc = ConfigurationRejected(
+            f"Twitter refused {endpoint} (HTTP {status}, {said}). Check the app's keys, "
+            "permissions and callback URLs in the X developer portal.",
+            status_code=status,
+            **kwargs,
+        )
+    elif (code == 89 and status in (401, 403)) or (status == 401 and endpoint.startswith("2/")):
+        # v1.1's code 89, or v2's 401 problem: the token (not the app) is refused.
+        exc = TokenInvalid(
+            f"Twitter says the token sent to {endpoint} is invalid or expired "
+            f"(HTTP {status}, {said}).",
+            status_code=status,
+            **kwargs,
+        )
     else:
         exc = TwitterRejected(
-            f"Twitter refused {endpoint} (HTTP {status}, {said}).{_HINTS.get(code or 0, '')}",
+            f"Twitter refused {endpoint} (HTTP {status}, {said}).",
             status_code=status,
             **kwargs,
         )

@@ -31,7 +31,9 @@ from django_twitter_oauth.client import (
     TwitterSession,
 )
 from django_twitter_oauth.exceptions import (
+    AccessTierError,
     CallbackNotApproved,
+    ConfigurationRejected,
     MalformedResponse,
     TokenInvalid,
     TwitterError,
@@ -1088,6 +1090,24 @@ V2_PROBLEM = json.dumps(
     }
 )
 LONG_TEXT = "x" * 500
+TIER_453 = (
+    "You currently have access to a subset of X API V2 endpoints and limited v1.1 endpoints "
+    "(e.g. media post, oauth) only. If you need access to this endpoint, you may need a "
+    "different access level. You can learn more here: https://developer.x.com/en/portal/"
+    "product"
+)
+V2_CLIENT_FORBIDDEN = json.dumps(
+    {
+        "client_id": "123",
+        "detail": "When authenticating requests to the Twitter API v2 endpoints, you must use "
+        "keys and tokens from a Twitter developer App that is attached to a Project.",
+        "registration_url": "https://developer.x.com/en/docs/projects/overview",
+        "title": "Client Forbidden",
+        "required_enrollment": "Appropriate Level of API Access",
+        "reason": "client-not-enrolled",
+        "type": "https://api.twitter.com/2/problems/client-forbidden",
+    }
+)
 
 ERROR_ANSWERS = {
     # id: (status, body, exception class, code, twitter_message)
@@ -1103,14 +1123,14 @@ ERROR_ANSWERS = {
     "401-32-json": (
         401,
         '{"errors":[{"code":32,"message":"Could not authenticate you."}]}',
-        TwitterRejected,
+        ConfigurationRejected,
         32,
         "Could not authenticate you.",
     ),
     "401-32-json-message-first": (
         401,
         '{"errors":[{"message":"Could not authenticate you","code":32}]}',
-        TwitterRejected,
+        ConfigurationRejected,
         32,
         "Could not authenticate you",
     ),
@@ -1161,7 +1181,7 @@ ERROR_ANSWERS = {
         401,
         '<errors><error code="417">Desktop applications only support the '
         "oauth_callback value &apos;oob&apos;</error></errors>",
-        TwitterRejected,
+        ConfigurationRejected,
         417,
         "Desktop applications only support the oauth_callback value 'oob'",
     ),
@@ -1230,6 +1250,35 @@ ERROR_ANSWERS = {
         '{"foo": "bar"}',
     ),
     "400-json-list": (400, "[1, 2]", TwitterRejected, None, "[1, 2]"),
+    "401-135": (
+        401,
+        '{"errors":[{"message":"Timestamp out of bounds","code":135}]}',
+        ConfigurationRejected,
+        135,
+        "Timestamp out of bounds",
+    ),
+    "403-416": (
+        403,
+        '{"errors":[{"code":416,"message":"Invalid / suspended application"}]}',
+        ConfigurationRejected,
+        416,
+        "Invalid / suspended application",
+    ),
+    "403-453": (
+        403,
+        json.dumps({"errors": [{"code": 453, "message": TIER_453}]}),
+        AccessTierError,
+        453,
+        TIER_453[:200],
+    ),
+    "403-v2-client-forbidden": (
+        403,
+        V2_CLIENT_FORBIDDEN,
+        AccessTierError,
+        None,
+        "When authenticating requests to the Twitter API v2 endpoints, you must use keys and "
+        "tokens from a Twitter developer App that is attached to a Project.",
+    ),
     "401-empty": (401, "", TwitterRejected, None, ""),
     "404-empty": (404, "", TwitterRejected, None, ""),
 }
@@ -1257,6 +1306,9 @@ def test_error_answers(
         call.invoke(client)
 
     error = info.value
+    if call.endpoint == "oauth/request_token" and exc_class in (TwitterRejected, TokenInvalid):
+        # No token of the user's is sent with a request token: any refusal is the site's.
+        exc_class = ConfigurationRejected
     assert type(error) is exc_class
     expected_message = body if twitter_message is None else twitter_message
     assert (error.endpoint, error.status_code, error.code, error.twitter_message) == (
@@ -1305,13 +1357,60 @@ def test_bad_consumer_keys_hint(api: responses.RequestsMock, client: TwitterClie
         json={"errors": [{"code": 32, "message": "Could not authenticate you."}]},
     )
 
-    with pytest.raises(TwitterRejected) as info:
+    with pytest.raises(ConfigurationRejected) as info:
         client.fetch_request_token(CALLBACK)
 
     assert str(info.value) == (
         "Twitter refused oauth/request_token (HTTP 401, code 32: Could not authenticate you.). "
         "Check TWITTER_OAUTH_CONSUMER_KEY and TWITTER_OAUTH_CONSUMER_SECRET."
     )
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404])
+def test_any_refusal_of_a_request_token_is_the_sites(
+    api: responses.RequestsMock, client: TwitterClient, status: int
+) -> None:
+    api.post(f"{API}/oauth/request_token", status=status, body="Bad request")
+
+    with pytest.raises(ConfigurationRejected) as info:
+        client.fetch_request_token(CALLBACK)
+
+    assert str(info.value) == (
+        f"Twitter refused oauth/request_token (HTTP {status}, Bad request). Check the app's "
+        "keys, permissions and callback URLs in the X developer portal."
+    )
+
+
+def test_the_same_refusal_elsewhere_is_not_the_sites(
+    api: responses.RequestsMock, client: TwitterClient
+) -> None:
+    api.post(f"{API}/oauth/access_token", status=401, body="Bad request")
+
+    with pytest.raises(TwitterRejected) as info:
+        client.fetch_access_token(REQUEST_TOKEN, REQUEST_SECRET, VERIFIER)
+
+    assert not isinstance(info.value, ConfigurationRejected)
+
+
+def test_453_names_the_endpoint_the_tier_lacks(
+    api: responses.RequestsMock, client: TwitterClient
+) -> None:
+    api.get(
+        f"{API}/1.1/account/verify_credentials.json",
+        status=403,
+        json={"errors": [{"code": 453, "message": "You currently have access to a subset."}]},
+    )
+
+    with pytest.raises(AccessTierError) as info:
+        client.verify_credentials(ACCESS_TOKEN, ACCESS_SECRET)
+
+    assert str(info.value) == (
+        "The app's X API access tier does not include 1.1/account/verify_credentials.json "
+        "(HTTP 403, code 453: You currently have access to a subset.). Set "
+        'TWITTER_OAUTH_VERIFY_ENDPOINT = "2/users/me", which every tier includes. Tiers and '
+        "their endpoints are listed in the X developer portal."
+    )
+    assert info.value.endpoint == "1.1/account/verify_credentials.json"
 
 
 def test_echoed_secrets_are_redacted(api: responses.RequestsMock, client: TwitterClient) -> None:

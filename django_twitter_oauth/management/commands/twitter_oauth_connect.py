@@ -12,6 +12,7 @@ from django_twitter_oauth import flow
 from django_twitter_oauth.conf import ACCESS_TYPES
 from django_twitter_oauth.exceptions import (
     AuthorizationError,
+    ConfigurationRejected,
     InvalidCallback,
     TwitterOAuthError,
     TwitterRejected,
@@ -63,6 +64,9 @@ class Command(BaseCommand):
             completed = flow.complete_pin(
                 user, flow_key, begun.oauth_token, pin, access_type=access_type
             )
+        except ConfigurationRejected as exc:
+            # The app's configuration, not the PIN (the client decides which refusals).
+            raise CommandError(f"Twitter refused this app's configuration: {exc}") from None
         except TwitterRejected as exc:
             raise CommandError(
                 f"Twitter did not accept the PIN (a wrong or used PIN?): {exc}"
