@@ -14,7 +14,15 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
 from django.utils.module_loading import import_string
 
-from django_twitter_oauth.conf import ACCESS_LEVELS, ACCESS_TYPES, OOB, app_settings
+from django_twitter_oauth.conf import (
+    ACCESS_LEVELS,
+    ACCESS_TYPES,
+    DEFAULT_SIGNUP,
+    OOB,
+    SANDBOX_TIERS,
+    VERIFY_ENDPOINTS,
+    app_settings,
+)
 from django_twitter_oauth.fields import build_fernet
 
 SESSION_MIDDLEWARE = "django.contrib.sessions.middleware.SessionMiddleware"
@@ -90,7 +98,72 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
                     id="twitter_oauth.E010",
                 )
             )
+    errors.extend(_check_identity_settings())
     return errors
+
+
+def _check_identity_settings() -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    endpoint = app_settings.VERIFY_ENDPOINT
+    if endpoint not in VERIFY_ENDPOINTS:
+        errors.append(
+            Error(
+                f"TWITTER_OAUTH_VERIFY_ENDPOINT is {endpoint!r}.",
+                hint=(
+                    'Use "2/users/me" (every X API access tier) or '
+                    '"1.1/account/verify_credentials.json" (not on the Free tier).'
+                ),
+                id="twitter_oauth.E018",
+            )
+        )
+    request_email = app_settings.REQUEST_EMAIL
+    if not isinstance(request_email, bool):
+        errors.append(
+            Error(
+                f"TWITTER_OAUTH_REQUEST_EMAIL is {request_email!r}.",
+                hint="Use True or False.",
+                id="twitter_oauth.E019",
+            )
+        )
+    errors.extend(_check_signup(app_settings.SIGNUP))
+    tier = app_settings.SANDBOX_TIER
+    if tier not in SANDBOX_TIERS:
+        errors.append(
+            Error(
+                f"TWITTER_OAUTH_SANDBOX_TIER is {tier!r}.",
+                hint="Use one of " + ", ".join(f'"{name}"' for name in SANDBOX_TIERS) + ".",
+                id="twitter_oauth.E021",
+            )
+        )
+    return errors
+
+
+def _check_signup(path: object) -> list[CheckMessage]:
+    # The built-in is this package's own code, covered by its tests.
+    if path == DEFAULT_SIGNUP:
+        return []
+    problem = ""
+    if not isinstance(path, str):
+        problem = "is not a dotted path"
+    else:
+        try:
+            target = import_string(path)
+        except ImportError:
+            problem = "cannot be imported"
+        else:
+            problem = "" if callable(target) else "is not callable"
+    if not problem:
+        return []
+    return [
+        Error(
+            f"TWITTER_OAUTH_SIGNUP {problem}: {path!r}.",
+            hint=(
+                "Use the dotted path of a callable that creates (or refuses) the user at "
+                f'sign-up, or leave it unset for the built-in "{DEFAULT_SIGNUP}".'
+            ),
+            id="twitter_oauth.E020",
+        )
+    ]
 
 
 TWITTER_BACKEND = "django_twitter_oauth.backends.TwitterBackend"

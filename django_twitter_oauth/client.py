@@ -23,6 +23,7 @@ import re
 import socket
 import threading
 import time
+import unicodedata
 import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -30,7 +31,8 @@ from types import TracebackType
 from typing import Any
 
 import requests
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.validators import validate_email
 from requests.adapters import HTTPAdapter
 from requests_oauthlib import OAuth1, OAuth1Session
 from urllib3 import HTTPConnectionPool, HTTPSConnectionPool
@@ -124,6 +126,9 @@ _SENT_SECRET = re.compile(r'\boauth_(?:token|verifier|signature)="([^"]*)"')
 _CREDENTIAL = re.compile(r"[\x21-\x7e]{1,255}")
 _USER_ID = re.compile(r"[0-9]{1,32}")
 _SCREEN_NAME = re.compile(r"[A-Za-z0-9_]{1,50}")
+# Display names: Twitter allows 50 characters; emails: RFC 5321's 254.
+_MAX_NAME = 50
+_MAX_EMAIL = 254
 
 # Whose fault is a refusal: this table, and _error_for below, are the one place that
 # decides. Refusals of the site's own configuration (staff must fix them; the visitor
@@ -169,13 +174,20 @@ class AccessTokenResult:
 
 @dataclass(frozen=True)
 class Credentials:
-    """Who an access token belongs to, from ``1.1/account/verify_credentials``."""
+    """Who an access token belongs to, from ``2/users/me`` or
+    ``1.1/account/verify_credentials.json`` (see :meth:`TwitterClient.identify`).
+
+    ``name`` is the display name ("" when Twitter left it out); ``email`` the user's
+    address when it was asked for and Twitter gave one, else None (never in the repr).
+    """
 
     user_id: str
     screen_name: str
     access_level: str | None
     # The whole user object: large, and may hold the e-mail address.
     data: dict[str, Any] = field(repr=False)
+    name: str = ""
+    email: str | None = field(default=None, repr=False)
 
 
 class TwitterSession(OAuth1Session):
@@ -230,6 +242,7 @@ class TwitterClient:
         consumer_secret: str | None = None,
         api_url: str | None = None,
         timeout: float | None = None,
+        verify_endpoint: str | None = None,
     ) -> None:
         self.consumer_key = app_settings.CONSUMER_KEY if consumer_key is None else consumer_key
         self.consumer_secret = (
@@ -242,6 +255,9 @@ class TwitterClient:
             )
         self.api_url = (app_settings.API_URL if api_url is None else api_url).rstrip("/")
         self.timeout = app_settings.TIMEOUT if timeout is None else timeout
+        self.verify_endpoint = (
+            app_settings.VERIFY_ENDPOINT if verify_endpoint is None else verify_endpoint
+        )
         # Inside ``with client:``: every thread's session (to close them), and this thread's.
         self._pooled = False
         self._sessions: list[requests.Session] = []
@@ -387,30 +403,57 @@ class TwitterClient:
                 response,
             )
 
-    def verify_credentials(self, token: str, secret: str) -> Credentials:
-        """Who the token belongs to, and its access level.
+    def identify(self, token: str, secret: str, *, include_email: bool = False) -> Credentials:
+        """Who the token belongs to: id, screen name, name and (where the answer carries
+        ``x-access-level``) access level. Raises TokenInvalid for a token Twitter refuses.
+
+        Asks ``TWITTER_OAUTH_VERIFY_ENDPOINT``: ``2/users/me`` (every access tier) or
+        ``1.1/account/verify_credentials.json`` (not on X's Free tier: AccessTierError).
+        ``include_email`` asks v1.1 with ``include_email=true`` once, whatever the
+        setting; when the tier lacks v1.1 (453) or Twitter gives no email (the app's
+        "Request email from users" permission is off, or the user has none), an INFO line
+        says why and the identity comes back (from ``2/users/me`` if needed) with
+        ``email`` None.
+        """
+        if include_email:
+            try:
+                credentials = self.verify_credentials(token, secret, include_email=True)
+            except AccessTierError:
+                logger.info(
+                    "No email from Twitter: the app's access tier does not include %s "
+                    "(error 453); identifying the user through %s instead.",
+                    VERIFY_V1,
+                    VERIFY_V2,
+                )
+                return self._users_me(token, secret)
+            if credentials.email is None:
+                logger.info(
+                    'No email from Twitter for user %s: the app lacks the "Request email '
+                    'from users" permission in the X developer portal, or the user has no '
+                    "confirmed email address.",
+                    credentials.user_id,
+                )
+            return credentials
+        if self.verify_endpoint == VERIFY_V1:
+            return self.verify_credentials(token, secret)
+        return self._users_me(token, secret)
+
+    def verify_credentials(
+        self, token: str, secret: str, *, include_email: bool = False
+    ) -> Credentials:
+        """Who the token belongs to, and its access level, through v1.1.
 
         ``GET 1.1/account/verify_credentials.json``; the user id comes from ``id_str``
-        (or ``id``) and the access level from the ``x-access-level`` header.
+        (or ``id``) and the access level from the ``x-access-level`` header. X's Free
+        tier answers it with error 453 (AccessTierError): prefer :meth:`identify`.
+        ``include_email`` asks for the user's email address too.
         """
-        endpoint = "1.1/account/verify_credentials.json"
-        response = self._call(
-            "GET",
-            endpoint,
-            token=token,
-            secret=secret,
-            params={"skip_status": "true", "include_entities": "false"},
-        )
-        try:
-            data = json.loads(response.content)
-        except ValueError:
-            raise _malformed(
-                f"Twitter's answer to {endpoint} is not JSON.", endpoint, response
-            ) from None
-        if not isinstance(data, dict):
-            raise _malformed(
-                f"Twitter's answer to {endpoint} is not a JSON object.", endpoint, response
-            )
+        endpoint = VERIFY_V1
+        params = {"skip_status": "true", "include_entities": "false"}
+        if include_email:
+            params["include_email"] = "true"
+        response = self._call("GET", endpoint, token=token, secret=secret, params=params)
+        data = _json_object(response, endpoint)
         user_id = data.get("id_str")
         if not isinstance(user_id, str) or not user_id:
             raw_id = data.get("id")
@@ -429,6 +472,32 @@ class TwitterClient:
             screen_name=_shaped(screen_name, _SCREEN_NAME, "screen name", endpoint, response),
             access_level=_access_level(response, endpoint),
             data=data,
+            name=_display_name(data, endpoint, response),
+            email=_email(data) if include_email else None,
+        )
+
+    def _users_me(self, token: str, secret: str) -> Credentials:
+        """``GET 2/users/me``: ``{"data": {"id": "...", "name": "...", "username": "..."}}``."""
+        endpoint = VERIFY_V2
+        response = self._call("GET", endpoint, token=token, secret=secret)
+        data = _json_object(response, endpoint).get("data")
+        if not isinstance(data, dict):
+            raise _malformed(f"Twitter's answer to {endpoint} lacked data.", endpoint, response)
+        user_id, screen_name = data.get("id"), data.get("username")
+        if not isinstance(user_id, str) or not user_id:
+            raise _malformed(
+                f"Twitter's answer to {endpoint} lacked the user id.", endpoint, response
+            )
+        if not isinstance(screen_name, str) or not screen_name:
+            raise _malformed(
+                f"Twitter's answer to {endpoint} lacked the screen name.", endpoint, response
+            )
+        return Credentials(
+            user_id=_shaped(user_id, _USER_ID, "user id", endpoint, response),
+            screen_name=_shaped(screen_name, _SCREEN_NAME, "screen name", endpoint, response),
+            access_level=_access_level(response, endpoint),
+            data=data,
+            name=_display_name(data, endpoint, response),
         )
 
     def session(self, token: str, secret: str) -> TwitterSession:
@@ -743,6 +812,53 @@ def _shaped(
             f"Twitter's answer to {endpoint} has a malformed {what}.", endpoint, response
         )
     return value
+
+
+def _json_object(response: requests.Response, endpoint: str) -> dict[str, Any]:
+    try:
+        data = json.loads(response.content)
+    except ValueError:
+        raise _malformed(
+            f"Twitter's answer to {endpoint} is not JSON.", endpoint, response
+        ) from None
+    if not isinstance(data, dict):
+        raise _malformed(
+            f"Twitter's answer to {endpoint} is not a JSON object.", endpoint, response
+        )
+    return data
+
+
+def _display_name(data: dict[str, Any], endpoint: str, response: requests.Response) -> str:
+    """The display name: "" when absent; out of shape (not text, longer than Twitter's 50
+    characters, a control character such as NUL) is a MalformedResponse."""
+    name = data.get("name")
+    if name is None:
+        return ""
+    if (
+        not isinstance(name, str)
+        or len(name) > _MAX_NAME
+        or any(unicodedata.category(char) == "Cc" for char in name)
+    ):
+        raise _malformed(
+            f"Twitter's answer to {endpoint} has a malformed name.", endpoint, response
+        )
+    return name
+
+
+def _email(data: dict[str, Any]) -> str | None:
+    """The ``email`` of a v1.1 user object, or None when absent, empty or not an email
+    address (logged: the address itself is never written)."""
+    email = data.get("email")
+    if email is None or email == "":
+        return None
+    try:
+        if not isinstance(email, str) or len(email) > _MAX_EMAIL:
+            raise ValidationError("not an email address")
+        validate_email(email)
+    except ValidationError:
+        logger.info("Twitter's answer held an email address this app does not accept.")
+        return None
+    return email
 
 
 def _access_level(response: requests.Response, endpoint: str) -> str | None:

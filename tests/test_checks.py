@@ -29,6 +29,21 @@ def test_good_settings_have_no_messages() -> None:
     assert checks.check_sandbox() == []
 
 
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("TWITTER_OAUTH_VERIFY_ENDPOINT", "1.1/account/verify_credentials.json"),
+        ("TWITTER_OAUTH_REQUEST_EMAIL", True),
+        ("TWITTER_OAUTH_SIGNUP", "django.contrib.auth.get_user_model"),
+        ("TWITTER_OAUTH_SANDBOX_TIER", "free"),
+        ("TWITTER_OAUTH_SANDBOX_TIER", "pro"),
+    ],
+)
+def test_good_identity_settings(setting: str, value: object) -> None:
+    with override_settings(**{setting: value}):
+        assert checks.check_settings() == []
+
+
 def test_manage_py_check_passes_on_good_settings() -> None:
     call_command("check", fail_level="WARNING")
 
@@ -67,6 +82,16 @@ def test_manage_py_check_subprocess(tmp_path: Path) -> None:
     ("setting", "value", "check_id"),
     [
         ("TWITTER_OAUTH_CONSUMER_KEY", "", "twitter_oauth.E001"),
+        ("TWITTER_OAUTH_VERIFY_ENDPOINT", "2/users/me/", "twitter_oauth.E018"),
+        ("TWITTER_OAUTH_VERIFY_ENDPOINT", None, "twitter_oauth.E018"),
+        ("TWITTER_OAUTH_REQUEST_EMAIL", "yes", "twitter_oauth.E019"),
+        ("TWITTER_OAUTH_REQUEST_EMAIL", 1, "twitter_oauth.E019"),
+        ("TWITTER_OAUTH_SIGNUP", "tests.nowhere.signup", "twitter_oauth.E020"),
+        ("TWITTER_OAUTH_SIGNUP", "nodots", "twitter_oauth.E020"),
+        ("TWITTER_OAUTH_SIGNUP", "django_twitter_oauth.conf.OOB", "twitter_oauth.E020"),
+        ("TWITTER_OAUTH_SIGNUP", 42, "twitter_oauth.E020"),
+        ("TWITTER_OAUTH_SANDBOX_TIER", "enterprise", "twitter_oauth.E021"),
+        ("TWITTER_OAUTH_SANDBOX_TIER", "Free", "twitter_oauth.E021"),
         ("TWITTER_OAUTH_CONSUMER_KEY", "   ", "twitter_oauth.E001"),
         ("TWITTER_OAUTH_CONSUMER_KEY", None, "twitter_oauth.E001"),
         ("TWITTER_OAUTH_CONSUMER_SECRET", "", "twitter_oauth.E002"),

@@ -406,13 +406,19 @@ def test_result_reprs_have_no_secret() -> None:
     texts = [
         repr(RequestTokenResult(token=REQUEST_TOKEN, secret=REQUEST_SECRET)),
         repr(AccessTokenResult(ACCESS_TOKEN, ACCESS_SECRET, "6253282", "twitterapi", "read")),
-        repr(Credentials("6253282", "twitterapi", "read", {"email": "a@example.com"})),
+        repr(
+            Credentials(
+                "6253282", "twitterapi", "read", {"email": "a@example.com"}, "X", "a@example.com"
+            )
+        ),
     ]
     assert texts == [
         "RequestTokenResult()",
         "AccessTokenResult(user_id='6253282', screen_name='twitterapi', access_level='read')",
-        "Credentials(user_id='6253282', screen_name='twitterapi', access_level='read')",
+        "Credentials(user_id='6253282', screen_name='twitterapi', access_level='read', "
+        "name='X')",
     ]
+    assert "example.com" not in texts[2]
     for text in texts:
         assert_no_secrets(text)
 
@@ -837,7 +843,11 @@ def test_verify_credentials(
     credentials = client.verify_credentials(ACCESS_TOKEN, ACCESS_SECRET)
 
     assert credentials == Credentials(
-        user_id="6253282", screen_name="twitterapi", access_level=level, data=user
+        user_id="6253282",
+        screen_name="twitterapi",
+        access_level=level,
+        data=user,
+        name=user.get("name", ""),
     )
     request = sent(api)
     assert request.method == "GET"
