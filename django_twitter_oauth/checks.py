@@ -116,7 +116,8 @@ def _check_identity_settings() -> list[CheckMessage]:
                 id="twitter_oauth.E018",
             )
         )
-    request_email = app_settings.REQUEST_EMAIL
+    # Typed bool, but a settings module may hold anything.
+    request_email: object = app_settings.REQUEST_EMAIL
     if not isinstance(request_email, bool):
         errors.append(
             Error(

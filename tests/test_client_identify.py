@@ -126,7 +126,7 @@ def test_email_on_the_free_tier_falls_back_to_v2(
         credentials = TwitterClient().identify(TOKEN, SECRET, include_email=True)
 
     assert (credentials.user_id, credentials.email) == ("6253282", None)
-    assert [call.request.url.split("?")[0] for call in api.calls] == [V1, ME]
+    assert [str(call.request.url).split("?")[0] for call in api.calls] == [V1, ME]
     assert (
         "No email from Twitter: the app's access tier does not include "
         "1.1/account/verify_credentials.json (error 453); identifying the user through "
