@@ -334,3 +334,56 @@ def _has_session_middleware(middleware: Sequence[str]) -> bool:
         if isinstance(cls, type) and issubclass(cls, session_middleware):
             return True
     return False
+
+
+def check_deploy(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """Registered with ``deploy=True`` (``manage.py check --deploy``): settings that are
+    fine on a test server and dangerous in production."""
+    messages: list[CheckMessage] = []
+    if (
+        django_apps.is_installed("django_twitter_oauth.sandbox")
+        and not settings.DEBUG
+        and app_settings.SANDBOX_ALLOWED is True
+    ):
+        messages.append(
+            Warning(
+                "django_twitter_oauth.sandbox is served with DEBUG off "
+                "(TWITTER_OAUTH_SANDBOX_ALLOWED = True).",
+                hint=(
+                    "The sandbox lets anyone sign in as any fake user. If this is production, "
+                    "remove it from INSTALLED_APPS and unset TWITTER_OAUTH_SANDBOX_ALLOWED."
+                ),
+                id="twitter_oauth.W003",
+            )
+        )
+    api_url = app_settings.API_URL
+    if isinstance(api_url, str) and urlsplit(api_url).scheme != "https":
+        messages.append(
+            Warning(
+                f"TWITTER_OAUTH_API_URL is not an https URL: {api_url!r}.",
+                hint=(
+                    "Tokens, verifiers and signed requests would cross the network in the "
+                    'clear: use https, e.g. "https://api.twitter.com".'
+                ),
+                id="twitter_oauth.W004",
+            )
+        )
+    keys = getattr(settings, "FERNET_KEYS", None)
+    if isinstance(keys, list | tuple) and any(_is_blank(key) for key in keys):
+        messages.append(
+            Error(
+                "FERNET_KEYS holds an empty or blank key.",
+                hint=(
+                    "An empty key encrypts tokens with a key anyone can guess: remove it and "
+                    "use long random keys (e.g. cryptography.fernet.Fernet.generate_key())."
+                ),
+                id="twitter_oauth.E022",
+            )
+        )
+    return messages
+
+
+def _is_blank(key: object) -> bool:
+    if isinstance(key, bytes):
+        key = key.decode("utf-8", "replace")
+    return isinstance(key, str) and not key.strip()
