@@ -17,6 +17,7 @@ import heapq
 import html
 import itertools
 import json
+import json as _json_module
 import logging
 import os
 import re
@@ -25,7 +26,7 @@ import threading
 import time
 import unicodedata
 import urllib.parse
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -62,6 +63,7 @@ __all__ = [
     "AccessTokenResult",
     "Credentials",
     "RequestTokenResult",
+    "TwitterAPI",
     "TwitterClient",
     "TwitterSession",
 ]
@@ -500,6 +502,16 @@ class TwitterClient:
             name=_display_name(data, endpoint, response),
         )
 
+    def api(
+        self,
+        token: str,
+        secret: str,
+        *,
+        on_invalid: Callable[[TokenInvalid], None] | None = None,
+    ) -> TwitterAPI:
+        """Calls on the user's behalf through this client (see :class:`TwitterAPI`)."""
+        return TwitterAPI(token, secret, client=self, on_invalid=on_invalid)
+
     def session(self, token: str, secret: str) -> TwitterSession:
         """A requests session signed as the user; the client's timeout applies by default."""
         return TwitterSession(
@@ -513,12 +525,14 @@ class TwitterClient:
         method: str,
         endpoint: str,
         *,
-        params: Mapping[str, str] | None = None,
+        params: Mapping[str, Any] | None = None,
         token: str | None = None,
         secret: str | None = None,
         callback: str | None = None,
         verifier: str | None = None,
         site_fault: bool = False,
+        json_body: Any = None,
+        data: Any = None,
     ) -> requests.Response:
         """Send one signed request; return a 2xx response or raise a TwitterError
         (``site_fault``: see :func:`_error_for`)."""
@@ -541,6 +555,8 @@ class TwitterClient:
                     method,
                     f"{self.api_url}/{endpoint}",
                     params=params,
+                    json=json_body,
+                    data=data,
                     auth=auth,
                     timeout=(deadline.left(), deadline.left()),
                     allow_redirects=False,
@@ -587,6 +603,122 @@ def _kept_session(api_url: str) -> requests.Session:
     )
     session.trust_env = False
     return session
+
+
+class TwitterAPI:
+    """Calls to Twitter's API on one user's behalf, signed with their access token.
+
+    ``get``, ``post``, ``put`` and ``delete`` take a path relative to
+    TWITTER_OAUTH_API_URL (``"2/users/me"``, ``"2/tweets"``, ``"1.1/..."``) and return
+    the parsed JSON answer, or None for an empty one (204). They share the client's
+    deadline, body cap and redaction and raise this app's exceptions: TokenInvalid (v1.1
+    code 89, v2's 401: ask the user to authorize again), TwitterRateLimited (429, with
+    ``reset_at``), AccessTierError (453, v2 client-forbidden), TwitterRejected (other
+    refusals), TwitterUnavailable, MalformedResponse. ``on_invalid`` is called with the
+    TokenInvalid before it is raised (:attr:`AccessToken.api
+    <django_twitter_oauth.models.AccessToken.api>` records a ``found invalid`` event).
+    ``repr()`` never shows the token.
+    """
+
+    def __init__(
+        self,
+        token: str,
+        secret: str,
+        *,
+        client: TwitterClient | None = None,
+        on_invalid: Callable[[TokenInvalid], None] | None = None,
+    ) -> None:
+        self.client = client or TwitterClient()
+        self._token = token
+        self._secret = secret
+        self.on_invalid = on_invalid
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(api_url={self.client.api_url!r})"
+
+    def get(self, path: str, *, params: Mapping[str, Any] | None = None) -> Any:
+        return self.request("GET", path, params=params)
+
+    def post(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Any = None,
+    ) -> Any:
+        return self.request("POST", path, params=params, json=json, data=data)
+
+    def put(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Any = None,
+    ) -> Any:
+        return self.request("PUT", path, params=params, json=json, data=data)
+
+    def delete(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Any = None,
+    ) -> Any:
+        return self.request("DELETE", path, params=params, json=json, data=data)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Any = None,
+    ) -> Any:
+        """One signed call; ``json`` is sent as a JSON body (not signed, as OAuth 1.0a
+        says), ``data`` as a form body (signed)."""
+        endpoint = self._endpoint(path)
+        try:
+            response = self.client._call(
+                method,
+                endpoint,
+                params=params,
+                token=self._token,
+                secret=self._secret,
+                json_body=json,
+                data=data,
+            )
+        except TokenInvalid as exc:
+            if self.on_invalid is not None:
+                self.on_invalid(exc)
+            raise
+        if response.status_code == 204 or not response.content.strip():
+            return None
+        try:
+            return _json_module.loads(response.content)
+        except ValueError:
+            raise _malformed(
+                f"Twitter's answer to {endpoint} is not JSON.", endpoint, response
+            ) from None
+
+    def _endpoint(self, path: str) -> str:
+        """``path`` relative to the API URL; an absolute URL only on the API URL itself
+        (the token is signed into the request: it must not go to another host)."""
+        base = f"{self.client.api_url}/"
+        if path.startswith(base):
+            path = path[len(base) :]
+        parts = urllib.parse.urlsplit(path)
+        if parts.scheme or parts.netloc or path.startswith("//") or "\\" in path:
+            raise ValueError(
+                f"TwitterAPI takes paths relative to {base}; this URL points to another host."
+            )
+        endpoint = path.lstrip("/")
+        if not endpoint:
+            raise ValueError("TwitterAPI needs a path, e.g. '2/users/me'.")
+        return endpoint
 
 
 # -- the deadline of a call ----------------------------------------------------------------
