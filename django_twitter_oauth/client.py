@@ -562,8 +562,12 @@ class TwitterClient:
                     allow_redirects=False,
                     stream=True,
                 )
-                with contextlib.closing(response):
-                    _read_body(response, endpoint, deadline)
+                try:
+                    _read_body(response, endpoint)
+                finally:
+                    # An adapter that answers in memory (a test double) has no raw stream.
+                    if response.raw is not None:
+                        response.close()
         except requests.RequestException as exc:
             raise _unavailable(endpoint, exc, deadline, self.timeout) from exc
         finally:
@@ -868,9 +872,14 @@ def _new_session() -> requests.Session:
 # -- helpers ------------------------------------------------------------------------------
 
 
-def _read_body(response: requests.Response, endpoint: str, deadline: _Deadline) -> None:
+def _read_body(response: requests.Response, endpoint: str) -> None:
     """Read the body into ``response.content``, at most MAX_BODY bytes; a longer one
     (by its Content-Length, or as it streams) is refused without reading the rest."""
+    if isinstance(response._content, bytes):
+        # Already in memory: an adapter that answers without a stream (a test double).
+        if len(response._content) > MAX_BODY:
+            raise _too_big(endpoint, response)
+        return
     length = response.headers.get("Content-Length", "")
     if length.strip().isdecimal() and int(length) > MAX_BODY:
         raise _too_big(endpoint, response)

@@ -387,3 +387,39 @@ def test_an_idle_watchdog_wakes_for_a_new_call() -> None:
         assert b.recv(100) == b""
         assert second.expired
         watchdog.release(second)
+
+
+class InMemoryAdapter(requests.adapters.BaseAdapter):
+    """Answers with a body already in memory and no raw stream, as test doubles do."""
+
+    def __init__(self, body: bytes) -> None:
+        super().__init__()
+        self.body = body
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> Any:
+        response = requests.Response()
+        response.status_code = 200
+        response._content = self.body
+        response.request = request
+        return response
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("size", [MAX_BODY, MAX_BODY + 1])
+def test_an_adapter_answering_in_memory(monkeypatch: pytest.MonkeyPatch, size: int) -> None:
+    body = b'{"access_token":"' + b"a" * (size - 19) + b'"}'
+
+    def new_session() -> requests.Session:
+        session = requests.Session()
+        session.mount("https://", InMemoryAdapter(body))
+        return session
+
+    monkeypatch.setattr(client_module, "_new_session", new_session)
+    client = TwitterClient(timeout=5)
+    if size > MAX_BODY:
+        with pytest.raises(MalformedResponse, match="longer than"):
+            client.invalidate_token(TOKEN, SECRET)
+    else:
+        client.invalidate_token(TOKEN, SECRET)
