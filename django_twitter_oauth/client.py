@@ -807,6 +807,16 @@ _watchdog = _Watchdog()
 _current = threading.local()
 
 
+def _reset_after_fork() -> None:
+    """A forked worker (gunicorn, Celery) gets its own watchdog: the parent's thread does
+    not exist in the child, and its lock may have been held at the fork."""
+    global _watchdog
+    _watchdog = _Watchdog()
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
+
+
 def _watch_socket(sock: socket.socket | None) -> None:
     """Tell this thread's current call (if any) which socket it uses. The socket, not the
     connection: http.client drops the connection's reference to it when the answer is

@@ -415,8 +415,7 @@ def test_result_reprs_have_no_secret() -> None:
     assert texts == [
         "RequestTokenResult()",
         "AccessTokenResult(user_id='6253282', screen_name='twitterapi', access_level='read')",
-        "Credentials(user_id='6253282', screen_name='twitterapi', access_level='read', "
-        "name='X')",
+        "Credentials(user_id='6253282', screen_name='twitterapi', access_level='read', name='X')",
     ]
     assert "example.com" not in texts[2]
     for text in texts:

@@ -423,3 +423,13 @@ def test_an_adapter_answering_in_memory(monkeypatch: pytest.MonkeyPatch, size: i
             client.invalidate_token(TOKEN, SECRET)
     else:
         client.invalidate_token(TOKEN, SECRET)
+
+
+def test_a_forked_child_gets_its_own_watchdog(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(client_module, "_watchdog", client_module._watchdog)
+    parent = client_module._watchdog
+
+    client_module._reset_after_fork()  # what os.register_at_fork runs in the child
+
+    assert client_module._watchdog is not parent
+    assert client_module._watchdog._thread is None
