@@ -31,3 +31,4 @@ class TwitterOAuthConfig(AppConfig):
         checks.register(app_checks.check_sessions)
         checks.register(app_checks.check_sandbox)
         checks.register(app_checks.check_backend)
+        checks.register(app_checks.check_deploy, checks.Tags.security, deploy=True)

@@ -14,7 +14,15 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
 from django.utils.module_loading import import_string
 
-from django_twitter_oauth.conf import ACCESS_LEVELS, ACCESS_TYPES, OOB, app_settings
+from django_twitter_oauth.conf import (
+    ACCESS_LEVELS,
+    ACCESS_TYPES,
+    DEFAULT_SIGNUP,
+    OOB,
+    SANDBOX_TIERS,
+    VERIFY_ENDPOINTS,
+    app_settings,
+)
 from django_twitter_oauth.fields import build_fernet
 
 __all__ = [
@@ -98,7 +106,73 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
                     id="twitter_oauth.E010",
                 )
             )
+    errors.extend(_check_identity_settings())
     return errors
+
+
+def _check_identity_settings() -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    endpoint = app_settings.VERIFY_ENDPOINT
+    if endpoint not in VERIFY_ENDPOINTS:
+        errors.append(
+            Error(
+                f"TWITTER_OAUTH_VERIFY_ENDPOINT is {endpoint!r}.",
+                hint=(
+                    'Use "2/users/me" (every X API access tier) or '
+                    '"1.1/account/verify_credentials.json" (not on the Free tier).'
+                ),
+                id="twitter_oauth.E018",
+            )
+        )
+    # Typed bool, but a settings module may hold anything.
+    request_email: object = app_settings.REQUEST_EMAIL
+    if not isinstance(request_email, bool):
+        errors.append(
+            Error(
+                f"TWITTER_OAUTH_REQUEST_EMAIL is {request_email!r}.",
+                hint="Use True or False.",
+                id="twitter_oauth.E019",
+            )
+        )
+    errors.extend(_check_signup(app_settings.SIGNUP))
+    tier = app_settings.SANDBOX_TIER
+    if tier not in SANDBOX_TIERS:
+        errors.append(
+            Error(
+                f"TWITTER_OAUTH_SANDBOX_TIER is {tier!r}.",
+                hint="Use one of " + ", ".join(f'"{name}"' for name in SANDBOX_TIERS) + ".",
+                id="twitter_oauth.E021",
+            )
+        )
+    return errors
+
+
+def _check_signup(path: object) -> list[CheckMessage]:
+    # The built-in is this package's own code, covered by its tests.
+    if path == DEFAULT_SIGNUP:
+        return []
+    problem = ""
+    if not isinstance(path, str):
+        problem = "is not a dotted path"
+    else:
+        try:
+            target = import_string(path)
+        except ImportError:
+            problem = "cannot be imported"
+        else:
+            problem = "" if callable(target) else "is not callable"
+    if not problem:
+        return []
+    return [
+        Error(
+            f"TWITTER_OAUTH_SIGNUP {problem}: {path!r}.",
+            hint=(
+                "Use the dotted path of a callable that creates (or refuses) the user at "
+                f'sign-up, or leave it unset for the built-in "{DEFAULT_SIGNUP}".'
+            ),
+            id="twitter_oauth.E020",
+        )
+    ]
 
 
 TWITTER_BACKEND = "django_twitter_oauth.backends.TwitterBackend"
@@ -268,3 +342,56 @@ def _has_session_middleware(middleware: Sequence[str]) -> bool:
         if isinstance(cls, type) and issubclass(cls, session_middleware):
             return True
     return False
+
+
+def check_deploy(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """Registered with ``deploy=True`` (``manage.py check --deploy``): settings that are
+    fine on a test server and dangerous in production."""
+    messages: list[CheckMessage] = []
+    if (
+        django_apps.is_installed("django_twitter_oauth.sandbox")
+        and not settings.DEBUG
+        and app_settings.SANDBOX_ALLOWED is True
+    ):
+        messages.append(
+            Warning(
+                "django_twitter_oauth.sandbox is served with DEBUG off "
+                "(TWITTER_OAUTH_SANDBOX_ALLOWED = True).",
+                hint=(
+                    "The sandbox lets anyone sign in as any fake user. If this is production, "
+                    "remove it from INSTALLED_APPS and unset TWITTER_OAUTH_SANDBOX_ALLOWED."
+                ),
+                id="twitter_oauth.W003",
+            )
+        )
+    api_url = app_settings.API_URL
+    if isinstance(api_url, str) and urlsplit(api_url).scheme != "https":
+        messages.append(
+            Warning(
+                f"TWITTER_OAUTH_API_URL is not an https URL: {api_url!r}.",
+                hint=(
+                    "Tokens, verifiers and signed requests would cross the network in the "
+                    'clear: use https, e.g. "https://api.twitter.com".'
+                ),
+                id="twitter_oauth.W004",
+            )
+        )
+    keys = getattr(settings, "FERNET_KEYS", None)
+    if isinstance(keys, list | tuple) and any(_is_blank(key) for key in keys):
+        messages.append(
+            Error(
+                "FERNET_KEYS holds an empty or blank key.",
+                hint=(
+                    "An empty key encrypts tokens with a key anyone can guess: remove it and "
+                    "use long random keys (e.g. cryptography.fernet.Fernet.generate_key())."
+                ),
+                id="twitter_oauth.E022",
+            )
+        )
+    return messages
+
+
+def _is_blank(key: object) -> bool:
+    if isinstance(key, bytes):
+        key = key.decode("utf-8", "replace")
+    return isinstance(key, str) and not key.strip()

@@ -13,25 +13,44 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import heapq
 import html
+import itertools
 import json
+import json as _json_module
 import logging
 import os
 import re
+import socket
 import threading
+import time
+import unicodedata
 import urllib.parse
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
 import requests
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.validators import validate_email
+from requests.adapters import HTTPAdapter
 from requests_oauthlib import OAuth1, OAuth1Session
+from urllib3 import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.poolmanager import PoolManager
 
-from django_twitter_oauth.conf import ACCESS_LEVELS, ACCESS_TYPES, app_settings
+from django_twitter_oauth.conf import (
+    ACCESS_LEVELS,
+    ACCESS_TYPES,
+    VERIFY_V1,
+    VERIFY_V2,
+    app_settings,
+)
 from django_twitter_oauth.exceptions import (
+    AccessTierError,
     CallbackNotApproved,
+    ConfigurationRejected,
     MalformedResponse,
     TokenInvalid,
     TwitterError,
@@ -44,6 +63,7 @@ __all__ = [
     "AccessTokenResult",
     "Credentials",
     "RequestTokenResult",
+    "TwitterAPI",
     "TwitterClient",
     "TwitterSession",
 ]
@@ -85,6 +105,10 @@ _MAX_MESSAGE = 200
 #: Error bodies are only searched this far: Twitter's are tiny; this bounds the regex work.
 _MAX_ERROR_BODY = 4096
 _REDACTED = "[redacted]"
+#: Longest body read from Twitter: its answers are a few hundred bytes; anything near this
+#: is not Twitter (or not an answer this app understands), and is refused unread.
+MAX_BODY = 64 * 1024
+_CHUNK = 16 * 1024
 
 # Twitter's XML error bodies, both shapes (docs/client.rst):
 #   <errors><error code="415">text</error></errors>
@@ -96,9 +120,26 @@ _XML_CODE = re.compile(r"""\bcode\s*=\s*["']?(\d+)""", re.IGNORECASE)
 # Values in an OAuth Authorization header that must not be echoed back in a message.
 _SENT_SECRET = re.compile(r'\boauth_(?:token|verifier|signature)="([^"]*)"')
 
-# Short advice added to the message of a refusal, keyed by Twitter's error code
-# (https://docs.x.com/x-api/fundamentals/response-codes-and-errors, docs/client.rst).
-_HINTS = {
+# The shapes of what Twitter sends, checked before anything reaches the database: a value
+# out of shape is an answer this app does not understand (502), never a 500 from the
+# database or a row stored with garbage. Tokens and secrets: printable ASCII, no space or
+# NUL, short. User ids: digits (64-bit today). Screen names: Twitter allows 15 characters
+# from [A-Za-z0-9_] today; legacy accounts have up to 50.
+_CREDENTIAL = re.compile(r"[\x21-\x7e]{1,255}")
+_USER_ID = re.compile(r"[0-9]{1,32}")
+_SCREEN_NAME = re.compile(r"[A-Za-z0-9_]{1,50}")
+# Display names: Twitter allows 50 characters; emails: RFC 5321's 254.
+_MAX_NAME = 50
+_MAX_EMAIL = 254
+
+# Whose fault is a refusal: this table, and _error_for below, are the one place that
+# decides. Refusals of the site's own configuration (staff must fix them; the visitor
+# cannot) become ConfigurationRejected or a subclass: the codes below (with the advice added
+# to the message), 415 (CallbackNotApproved), 453 and v2's client-forbidden problem
+# (AccessTierError), and any other 4xx refusal of oauth/request_token, which carries no
+# token of the user's. Views and commands map by exception type only. Codes: Twitter's
+# error-code table (https://developer.x.com/en/support/x-api/error-troubleshooting).
+_CONFIGURATION_CODES = {
     32: " Check TWITTER_OAUTH_CONSUMER_KEY and TWITTER_OAUTH_CONSUMER_SECRET.",
     135: " Check this server's clock: Twitter found the request timestamp out of bounds.",
     416: " The app is suspended or invalid in the X developer portal.",
@@ -135,13 +176,20 @@ class AccessTokenResult:
 
 @dataclass(frozen=True)
 class Credentials:
-    """Who an access token belongs to, from ``1.1/account/verify_credentials``."""
+    """Who an access token belongs to, from ``2/users/me`` or
+    ``1.1/account/verify_credentials.json`` (see :meth:`TwitterClient.identify`).
+
+    ``name`` is the display name ("" when Twitter left it out); ``email`` the user's
+    address when it was asked for and Twitter gave one, else None (never in the repr).
+    """
 
     user_id: str
     screen_name: str
     access_level: str | None
     # The whole user object: large, and may hold the e-mail address.
     data: dict[str, Any] = field(repr=False)
+    name: str = ""
+    email: str | None = field(default=None, repr=False)
 
 
 class TwitterSession(OAuth1Session):
@@ -196,6 +244,7 @@ class TwitterClient:
         consumer_secret: str | None = None,
         api_url: str | None = None,
         timeout: float | None = None,
+        verify_endpoint: str | None = None,
     ) -> None:
         self.consumer_key = app_settings.CONSUMER_KEY if consumer_key is None else consumer_key
         self.consumer_secret = (
@@ -208,6 +257,9 @@ class TwitterClient:
             )
         self.api_url = (app_settings.API_URL if api_url is None else api_url).rstrip("/")
         self.timeout = app_settings.TIMEOUT if timeout is None else timeout
+        self.verify_endpoint = (
+            app_settings.VERIFY_ENDPOINT if verify_endpoint is None else verify_endpoint
+        )
         # Inside ``with client:``: every thread's session (to close them), and this thread's.
         self._pooled = False
         self._sessions: list[requests.Session] = []
@@ -262,16 +314,22 @@ class TwitterClient:
                 raise ValueError(f"access_type must be one of {ACCESS_TYPES}, not {access_type!r}.")
             params["x_auth_access_type"] = access_type
         endpoint = "oauth/request_token"
-        response = self._call("POST", endpoint, params=params, callback=callback)
+        response = self._call("POST", endpoint, params=params, callback=callback, site_fault=True)
         values = _parse_form(response, endpoint, ("oauth_token", "oauth_token_secret"))
-        if values.get("oauth_callback_confirmed") != "true":
+        # Twitter sends "true"; other OAuth 1.0a servers send "True" (RFC 5849 does not say).
+        if values.get("oauth_callback_confirmed", "").lower() != "true":
             raise _malformed(
                 f"Twitter's answer to {endpoint} did not confirm the callback "
                 "(oauth_callback_confirmed is not 'true'; RFC 5849 §2.1).",
                 endpoint,
                 response,
             )
-        return RequestTokenResult(token=values["oauth_token"], secret=values["oauth_token_secret"])
+        return RequestTokenResult(
+            token=_shaped(values["oauth_token"], _CREDENTIAL, "oauth_token", endpoint, response),
+            secret=_shaped(
+                values["oauth_token_secret"], _CREDENTIAL, "oauth_token_secret", endpoint, response
+            ),
+        )
 
     def authorization_url(
         self,
@@ -308,12 +366,17 @@ class TwitterClient:
             verifier=verifier,
         )
         values = _parse_form(response, endpoint, ("oauth_token", "oauth_token_secret"))
+        user_id = values.get("user_id") or None
+        screen_name = values.get("screen_name") or None
         return AccessTokenResult(
-            token=values["oauth_token"],
-            secret=values["oauth_token_secret"],
-            user_id=values.get("user_id") or None,
-            screen_name=values.get("screen_name") or None,
-            access_level=_access_level(response),
+            token=_shaped(values["oauth_token"], _CREDENTIAL, "oauth_token", endpoint, response),
+            secret=_shaped(
+                values["oauth_token_secret"], _CREDENTIAL, "oauth_token_secret", endpoint, response
+            ),
+            user_id=user_id and _shaped(user_id, _USER_ID, "user_id", endpoint, response),
+            screen_name=screen_name
+            and _shaped(screen_name, _SCREEN_NAME, "screen_name", endpoint, response),
+            access_level=_access_level(response, endpoint),
         )
 
     # -- with an access token -------------------------------------------------------------
@@ -342,30 +405,57 @@ class TwitterClient:
                 response,
             )
 
-    def verify_credentials(self, token: str, secret: str) -> Credentials:
-        """Who the token belongs to, and its access level.
+    def identify(self, token: str, secret: str, *, include_email: bool = False) -> Credentials:
+        """Who the token belongs to: id, screen name, name and (where the answer carries
+        ``x-access-level``) access level. Raises TokenInvalid for a token Twitter refuses.
+
+        Asks ``TWITTER_OAUTH_VERIFY_ENDPOINT``: ``2/users/me`` (every access tier) or
+        ``1.1/account/verify_credentials.json`` (not on X's Free tier: AccessTierError).
+        ``include_email`` asks v1.1 with ``include_email=true`` once, whatever the
+        setting; when the tier lacks v1.1 (453) or Twitter gives no email (the app's
+        "Request email from users" permission is off, or the user has none), an INFO line
+        says why and the identity comes back (from ``2/users/me`` if needed) with
+        ``email`` None.
+        """
+        if include_email:
+            try:
+                credentials = self.verify_credentials(token, secret, include_email=True)
+            except AccessTierError:
+                logger.info(
+                    "No email from Twitter: the app's access tier does not include %s "
+                    "(error 453); identifying the user through %s instead.",
+                    VERIFY_V1,
+                    VERIFY_V2,
+                )
+                return self._users_me(token, secret)
+            if credentials.email is None:
+                logger.info(
+                    'No email from Twitter for user %s: the app lacks the "Request email '
+                    'from users" permission in the X developer portal, or the user has no '
+                    "confirmed email address.",
+                    credentials.user_id,
+                )
+            return credentials
+        if self.verify_endpoint == VERIFY_V1:
+            return self.verify_credentials(token, secret)
+        return self._users_me(token, secret)
+
+    def verify_credentials(
+        self, token: str, secret: str, *, include_email: bool = False
+    ) -> Credentials:
+        """Who the token belongs to, and its access level, through v1.1.
 
         ``GET 1.1/account/verify_credentials.json``; the user id comes from ``id_str``
-        (or ``id``) and the access level from the ``x-access-level`` header.
+        (or ``id``) and the access level from the ``x-access-level`` header. X's Free
+        tier answers it with error 453 (AccessTierError): prefer :meth:`identify`.
+        ``include_email`` asks for the user's email address too.
         """
-        endpoint = "1.1/account/verify_credentials.json"
-        response = self._call(
-            "GET",
-            endpoint,
-            token=token,
-            secret=secret,
-            params={"skip_status": "true", "include_entities": "false"},
-        )
-        try:
-            data = json.loads(response.content)
-        except ValueError:
-            raise _malformed(
-                f"Twitter's answer to {endpoint} is not JSON.", endpoint, response
-            ) from None
-        if not isinstance(data, dict):
-            raise _malformed(
-                f"Twitter's answer to {endpoint} is not a JSON object.", endpoint, response
-            )
+        endpoint = VERIFY_V1
+        params = {"skip_status": "true", "include_entities": "false"}
+        if include_email:
+            params["include_email"] = "true"
+        response = self._call("GET", endpoint, token=token, secret=secret, params=params)
+        data = _json_object(response, endpoint)
         user_id = data.get("id_str")
         if not isinstance(user_id, str) or not user_id:
             raw_id = data.get("id")
@@ -380,11 +470,47 @@ class TwitterClient:
                 f"Twitter's answer to {endpoint} lacked the screen name.", endpoint, response
             )
         return Credentials(
-            user_id=user_id,
-            screen_name=screen_name,
-            access_level=_access_level(response),
+            user_id=_shaped(user_id, _USER_ID, "user id", endpoint, response),
+            screen_name=_shaped(screen_name, _SCREEN_NAME, "screen name", endpoint, response),
+            access_level=_access_level(response, endpoint),
             data=data,
+            name=_display_name(data, endpoint, response),
+            email=_email(data) if include_email else None,
         )
+
+    def _users_me(self, token: str, secret: str) -> Credentials:
+        """``GET 2/users/me``: ``{"data": {"id": "...", "name": "...", "username": "..."}}``."""
+        endpoint = VERIFY_V2
+        response = self._call("GET", endpoint, token=token, secret=secret)
+        data = _json_object(response, endpoint).get("data")
+        if not isinstance(data, dict):
+            raise _malformed(f"Twitter's answer to {endpoint} lacked data.", endpoint, response)
+        user_id, screen_name = data.get("id"), data.get("username")
+        if not isinstance(user_id, str) or not user_id:
+            raise _malformed(
+                f"Twitter's answer to {endpoint} lacked the user id.", endpoint, response
+            )
+        if not isinstance(screen_name, str) or not screen_name:
+            raise _malformed(
+                f"Twitter's answer to {endpoint} lacked the screen name.", endpoint, response
+            )
+        return Credentials(
+            user_id=_shaped(user_id, _USER_ID, "user id", endpoint, response),
+            screen_name=_shaped(screen_name, _SCREEN_NAME, "screen name", endpoint, response),
+            access_level=_access_level(response, endpoint),
+            data=data,
+            name=_display_name(data, endpoint, response),
+        )
+
+    def api(
+        self,
+        token: str,
+        secret: str,
+        *,
+        on_invalid: Callable[[TokenInvalid], None] | None = None,
+    ) -> TwitterAPI:
+        """Calls on the user's behalf through this client (see :class:`TwitterAPI`)."""
+        return TwitterAPI(token, secret, client=self, on_invalid=on_invalid)
 
     def session(self, token: str, secret: str) -> TwitterSession:
         """A requests session signed as the user; the client's timeout applies by default."""
@@ -399,13 +525,17 @@ class TwitterClient:
         method: str,
         endpoint: str,
         *,
-        params: Mapping[str, str] | None = None,
+        params: Mapping[str, Any] | None = None,
         token: str | None = None,
         secret: str | None = None,
         callback: str | None = None,
         verifier: str | None = None,
+        site_fault: bool = False,
+        json_body: Any = None,
+        data: Any = None,
     ) -> requests.Response:
-        """Send one signed request; return a 2xx response or raise a TwitterError."""
+        """Send one signed request; return a 2xx response or raise a TwitterError
+        (``site_fault``: see :func:`_error_for`)."""
         auth = OAuth1(
             self.consumer_key,
             client_secret=self.consumer_secret,
@@ -414,6 +544,9 @@ class TwitterClient:
             callback_uri=callback,
             verifier=verifier,
         )
+        deadline = _Deadline(self.timeout)
+        _current.deadline = deadline
+        _watchdog.watch(deadline)
         try:
             # Redirects are not followed: the Authorization header would be replayed,
             # signed for the wrong URL.
@@ -422,28 +555,40 @@ class TwitterClient:
                     method,
                     f"{self.api_url}/{endpoint}",
                     params=params,
+                    json=json_body,
+                    data=data,
                     auth=auth,
-                    timeout=self.timeout,
+                    timeout=(deadline.left(), deadline.left()),
                     allow_redirects=False,
+                    stream=True,
                 )
+                try:
+                    _read_body(response, endpoint)
+                finally:
+                    # An adapter that answers in memory (a test double) has no raw stream.
+                    if response.raw is not None:
+                        response.close()
         except requests.RequestException as exc:
-            raise _logged(
-                TwitterUnavailable(
-                    f"Could not reach Twitter for {endpoint}: {type(exc).__name__}.",
-                    endpoint=endpoint,
-                )
-            ) from exc
+            raise _unavailable(endpoint, exc, deadline, self.timeout) from exc
+        finally:
+            _watchdog.release(deadline)
+            _current.deadline = None
+        if deadline.expired:
+            # The watchdog cut the answer short, which may look complete (no Content-Length).
+            raise _unavailable(endpoint, None, deadline, self.timeout)
         if 200 <= response.status_code < 300:
             return response
         secrets = (self.consumer_secret, token, secret, verifier)
-        raise _error_for(response, endpoint, secrets=secrets, callback=callback)
+        raise _error_for(
+            response, endpoint, secrets=secrets, callback=callback, site_fault=site_fault
+        )
 
     def _http(self) -> contextlib.AbstractContextManager[requests.Session]:
         """This thread's kept session inside ``with client:``; otherwise a new one, closed
         after the call. Never one session for two threads: requests' are not thread-safe."""
         with self._lock:
             if not self._pooled:
-                return requests.Session()
+                return _new_session()
             http: requests.Session | None = getattr(self._local, "session", None)
             if http is None:
                 http = self._local.session = _kept_session(self.api_url)
@@ -455,7 +600,7 @@ def _kept_session(api_url: str) -> requests.Session:
     """A session for many calls to ``api_url``, which reads the proxy and CA bundle
     environment variables once, as requests would on each call (a tenth of a bulk
     revocation's CPU)."""
-    session = requests.Session()
+    session = _new_session()
     session.proxies = requests.utils.get_environ_proxies(f"{api_url}/")
     session.verify = (
         os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
@@ -464,7 +609,319 @@ def _kept_session(api_url: str) -> requests.Session:
     return session
 
 
+class TwitterAPI:
+    """Calls to Twitter's API on one user's behalf, signed with their access token.
+
+    ``get``, ``post``, ``put`` and ``delete`` take a path relative to
+    TWITTER_OAUTH_API_URL (``"2/users/me"``, ``"2/tweets"``, ``"1.1/..."``) and return
+    the parsed JSON answer, or None for an empty one (204). They share the client's
+    deadline, body cap and redaction and raise this app's exceptions: TokenInvalid (v1.1
+    code 89, v2's 401: ask the user to authorize again), TwitterRateLimited (429, with
+    ``reset_at``), AccessTierError (453, v2 client-forbidden), TwitterRejected (other
+    refusals), TwitterUnavailable, MalformedResponse. ``on_invalid`` is called with the
+    TokenInvalid before it is raised (:attr:`AccessToken.api
+    <django_twitter_oauth.models.AccessToken.api>` records a ``found invalid`` event).
+    ``repr()`` never shows the token.
+    """
+
+    def __init__(
+        self,
+        token: str,
+        secret: str,
+        *,
+        client: TwitterClient | None = None,
+        on_invalid: Callable[[TokenInvalid], None] | None = None,
+    ) -> None:
+        self.client = client or TwitterClient()
+        self._token = token
+        self._secret = secret
+        self.on_invalid = on_invalid
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(api_url={self.client.api_url!r})"
+
+    def get(self, path: str, *, params: Mapping[str, Any] | None = None) -> Any:
+        return self.request("GET", path, params=params)
+
+    def post(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Any = None,
+    ) -> Any:
+        return self.request("POST", path, params=params, json=json, data=data)
+
+    def put(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Any = None,
+    ) -> Any:
+        return self.request("PUT", path, params=params, json=json, data=data)
+
+    def delete(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Any = None,
+    ) -> Any:
+        return self.request("DELETE", path, params=params, json=json, data=data)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Any = None,
+    ) -> Any:
+        """One signed call; ``json`` is sent as a JSON body (not signed, as OAuth 1.0a
+        says), ``data`` as a form body (signed)."""
+        endpoint = self._endpoint(path)
+        try:
+            response = self.client._call(
+                method,
+                endpoint,
+                params=params,
+                token=self._token,
+                secret=self._secret,
+                json_body=json,
+                data=data,
+            )
+        except TokenInvalid as exc:
+            if self.on_invalid is not None:
+                self.on_invalid(exc)
+            raise
+        if response.status_code == 204 or not response.content.strip():
+            return None
+        try:
+            return _json_module.loads(response.content)
+        except ValueError:
+            raise _malformed(
+                f"Twitter's answer to {endpoint} is not JSON.", endpoint, response
+            ) from None
+
+    def _endpoint(self, path: str) -> str:
+        """``path`` relative to the API URL; an absolute URL only on the API URL itself
+        (the token is signed into the request: it must not go to another host)."""
+        base = f"{self.client.api_url}/"
+        if path.startswith(base):
+            path = path[len(base) :]
+        parts = urllib.parse.urlsplit(path)
+        if parts.scheme or parts.netloc or path.startswith("//") or "\\" in path:
+            raise ValueError(
+                f"TwitterAPI takes paths relative to {base}; this URL points to another host."
+            )
+        endpoint = path.lstrip("/")
+        if not endpoint:
+            raise ValueError("TwitterAPI needs a path, e.g. '2/users/me'.")
+        return endpoint
+
+
+# -- the deadline of a call ----------------------------------------------------------------
+#
+# TWITTER_OAUTH_TIMEOUT bounds the whole call, not each socket read: a host that sends one
+# byte a second would never trip a per-read timeout. A single watchdog thread shuts down the
+# socket of any call past its deadline, which ends a blocked read at once (headers or body);
+# the call then raises TwitterUnavailable. The pools of this module's sessions tell the
+# current call which connection it got (see _WatchedPool).
+
+
+class _Deadline:
+    """One call's deadline and the connection it uses."""
+
+    def __init__(self, seconds: float) -> None:
+        self.at = time.monotonic() + seconds
+        self.sock: socket.socket | None = None
+        self.expired = False
+        self.active = True
+
+    def left(self) -> float:
+        return max(0.0, self.at - time.monotonic())
+
+    def expire(self) -> bool:
+        """Past the deadline: shut the socket down. False while there is no socket yet
+        (still connecting, bounded by the connect timeout): the watchdog tries again."""
+        self.expired = True
+        if self.sock is None:
+            return False
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        return True
+
+
+class _Watchdog:
+    """One daemon thread for every call's deadline (a timer thread per call costs more)."""
+
+    #: How soon to look again at a call past its deadline that has no socket yet.
+    RETRY = 0.05
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._heap: list[tuple[float, int, _Deadline]] = []
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, deadline: _Deadline) -> None:
+        with self._condition:
+            self._push(deadline.at, deadline)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="twitter-oauth-watchdog", daemon=True
+                )
+                self._thread.start()
+
+    def release(self, deadline: _Deadline) -> None:
+        """The call is over: never touch its socket again (waits for a shutdown under way)."""
+        with self._condition:
+            deadline.active = False
+
+    def _push(self, at: float, deadline: _Deadline) -> None:
+        heapq.heappush(self._heap, (at, next(self._order), deadline))
+        self._condition.notify()
+
+    def _run(self) -> None:
+        with self._condition:
+            while True:
+                if not self._heap:
+                    self._condition.wait()
+                    continue
+                at, _, deadline = self._heap[0]
+                now = time.monotonic()
+                if at > now:
+                    self._condition.wait(at - now)
+                    continue
+                heapq.heappop(self._heap)
+                if deadline.active and not deadline.expire():
+                    self._push(now + self.RETRY, deadline)
+
+
+_watchdog = _Watchdog()
+_current = threading.local()
+
+
+def _reset_after_fork() -> None:
+    """A forked worker (gunicorn, Celery) gets its own watchdog: the parent's thread does
+    not exist in the child, and its lock may have been held at the fork."""
+    global _watchdog
+    _watchdog = _Watchdog()
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
+
+
+def _watch_socket(sock: socket.socket | None) -> None:
+    """Tell this thread's current call (if any) which socket it uses. The socket, not the
+    connection: http.client drops the connection's reference to it when the answer is
+    delimited by closing, while the answer is still being read from it."""
+    deadline: _Deadline | None = getattr(_current, "deadline", None)
+    if deadline is not None and sock is not None:
+        deadline.sock = sock
+
+
+class _WatchedConnection(HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        _watch_socket(self.sock)
+
+
+class _WatchedHTTPSConnection(HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        _watch_socket(self.sock)
+
+
+class _WatchedPool(HTTPConnectionPool):
+    """Reports the socket of each connection it gives out (a kept one is connected
+    already; a new one reports when it connects)."""
+
+    ConnectionCls: type[HTTPConnection] = _WatchedConnection
+
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        connection = super()._get_conn(timeout)
+        _watch_socket(getattr(connection, "sock", None))
+        return connection
+
+
+class _WatchedHTTPSPool(_WatchedPool, HTTPSConnectionPool):
+    """The HTTPS twin of :class:`_WatchedPool`."""
+
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+_WATCHED_POOLS = {"http": _WatchedPool, "https": _WatchedHTTPSPool}
+
+
+class _DeadlineAdapter(HTTPAdapter):
+    """requests' adapter, with pools that report their connections to the watchdog."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _WATCHED_POOLS
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> PoolManager:
+        manager: PoolManager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        manager.pool_classes_by_scheme = _WATCHED_POOLS
+        return manager
+
+
+def _new_session() -> requests.Session:
+    session = requests.Session()
+    for prefix in ("https://", "http://"):
+        session.mount(prefix, _DeadlineAdapter())
+    return session
+
+
 # -- helpers ------------------------------------------------------------------------------
+
+
+def _read_body(response: requests.Response, endpoint: str) -> None:
+    """Read the body into ``response.content``, at most MAX_BODY bytes; a longer one
+    (by its Content-Length, or as it streams) is refused without reading the rest."""
+    if isinstance(response._content, bytes):
+        # Already in memory: an adapter that answers without a stream (a test double).
+        if len(response._content) > MAX_BODY:
+            raise _too_big(endpoint, response)
+        return
+    length = response.headers.get("Content-Length", "")
+    if length.strip().isdecimal() and int(length) > MAX_BODY:
+        raise _too_big(endpoint, response)
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_content(_CHUNK):
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise _too_big(endpoint, response)
+        chunks.append(chunk)
+    response._content = b"".join(chunks)
+
+
+def _too_big(endpoint: str, response: requests.Response) -> TwitterError:
+    return _malformed(
+        f"Twitter's answer to {endpoint} is longer than {MAX_BODY} bytes; it was not read.",
+        endpoint,
+        response,
+    )
+
+
+def _unavailable(
+    endpoint: str, exc: Exception | None, deadline: _Deadline, timeout: float
+) -> TwitterError:
+    if deadline.expired:
+        message = (
+            f"Twitter did not answer {endpoint} within {timeout} seconds "
+            "(TWITTER_OAUTH_TIMEOUT bounds the whole call)."
+        )
+    else:
+        message = f"Could not reach Twitter for {endpoint}: {type(exc).__name__}."
+    return _logged(TwitterUnavailable(message, endpoint=endpoint))
 
 
 def _logged(exc: TwitterError) -> TwitterError:
@@ -497,9 +954,76 @@ def _parse_form(
     return values
 
 
-def _access_level(response: requests.Response) -> str | None:
+def _shaped(
+    value: str, pattern: re.Pattern[str], what: str, endpoint: str, response: requests.Response
+) -> str:
+    """``value`` if it has the shape ``pattern`` allows, else a MalformedResponse (which
+    never quotes the value: it may be a token)."""
+    if pattern.fullmatch(value) is None:
+        raise _malformed(
+            f"Twitter's answer to {endpoint} has a malformed {what}.", endpoint, response
+        )
+    return value
+
+
+def _json_object(response: requests.Response, endpoint: str) -> dict[str, Any]:
+    try:
+        data = json.loads(response.content)
+    except ValueError:
+        raise _malformed(
+            f"Twitter's answer to {endpoint} is not JSON.", endpoint, response
+        ) from None
+    if not isinstance(data, dict):
+        raise _malformed(
+            f"Twitter's answer to {endpoint} is not a JSON object.", endpoint, response
+        )
+    return data
+
+
+def _display_name(data: dict[str, Any], endpoint: str, response: requests.Response) -> str:
+    """The display name: "" when absent; out of shape (not text, longer than Twitter's 50
+    characters, a control character such as NUL) is a MalformedResponse."""
+    name = data.get("name")
+    if name is None:
+        return ""
+    if (
+        not isinstance(name, str)
+        or len(name) > _MAX_NAME
+        or any(unicodedata.category(char) == "Cc" for char in name)
+    ):
+        raise _malformed(
+            f"Twitter's answer to {endpoint} has a malformed name.", endpoint, response
+        )
+    return name
+
+
+def _email(data: dict[str, Any]) -> str | None:
+    """The ``email`` of a v1.1 user object, or None when absent, empty or not an email
+    address (logged: the address itself is never written)."""
+    email = data.get("email")
+    if email is None or email == "":
+        return None
+    try:
+        if not isinstance(email, str) or len(email) > _MAX_EMAIL:
+            raise ValidationError("not an email address")
+        validate_email(email)
+    except ValidationError:
+        logger.info("Twitter's answer held an email address this app does not accept.")
+        return None
+    return email
+
+
+def _access_level(response: requests.Response, endpoint: str) -> str | None:
+    """The ``x-access-level`` header: None when absent or empty, else one of
+    ``ACCESS_LEVELS`` (any case) or a MalformedResponse."""
     level = response.headers.get("x-access-level", "").strip().lower()
-    return level if level in ACCESS_LEVELS else None
+    if not level:
+        return None
+    if level not in ACCESS_LEVELS:
+        raise _malformed(
+            f"Twitter's answer to {endpoint} has an unknown access level.", endpoint, response
+        )
+    return level
 
 
 def _reset_at(response: requests.Response) -> dt.datetime | None:
@@ -512,11 +1036,11 @@ def _reset_at(response: requests.Response) -> dt.datetime | None:
         return None
 
 
-def _redact(text: str, secrets: Iterable[str | None]) -> str:
+def _redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with each (non-empty) secret replaced, raw and percent-encoded."""
     for value in secrets:
-        if value:
-            text = text.replace(value, _REDACTED)
-            text = text.replace(urllib.parse.quote(value, safe=""), _REDACTED)
+        text = text.replace(value, _REDACTED)
+        text = text.replace(urllib.parse.quote(value, safe=""), _REDACTED)
     return text
 
 
@@ -539,8 +1063,9 @@ def _as_text(value: object) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-def _json_error(text: str) -> tuple[int | None, str] | None:
-    """``{"errors": [{"code": 89, "message": "..."}]}`` (any key order) or v2 problem JSON."""
+def _json_error(text: str) -> tuple[int | None, str, str] | None:
+    """``{"errors": [{"code": 89, "message": "..."}]}`` (any key order) or v2 problem JSON
+    (whose ``type`` comes back as the third item, else "")."""
     try:
         data = json.loads(text)
     except ValueError:
@@ -562,24 +1087,35 @@ def _json_error(text: str) -> tuple[int | None, str] | None:
     )
     if code is None and not message:
         return None
-    return code, message
+    return code, message, _as_text(data.get("type"))
 
 
-def _xml_error(text: str) -> tuple[int | None, str] | None:
+def _xml_error(text: str) -> tuple[int | None, str, str] | None:
     """``<errors><error code="415">...</error></errors>`` or ``<hash><error>...</error>``."""
     match = _XML_ERROR.search(text)
     if match is None:
         return None
     code_match = _XML_CODE.search(match.group(1))
     code = int(code_match.group(1)) if code_match else None
-    return code, html.unescape(match.group(2)).strip()
+    return code, html.unescape(match.group(2)).strip(), ""
 
 
-def _parse_error_body(response: requests.Response) -> tuple[int | None, str]:
-    """Twitter's error code and text, from a JSON, XML or plain-text body (docs/client.rst)."""
-    text = response.content[:_MAX_ERROR_BODY].decode("utf-8", "replace")
-    code, message = _json_error(text) or _xml_error(text) or (None, text)
-    return code, " ".join(message.split())[:_MAX_MESSAGE]
+def _parse_error_body(
+    response: requests.Response, secrets: Iterable[str | None]
+) -> tuple[int | None, str, str]:
+    """Twitter's error code, text and v2 problem type, from a JSON, XML or plain-text body
+    (docs/client.rst), with every secret sent redacted.
+
+    Secrets are redacted from the whole text before anything is cut: a secret that crossed
+    a cut would otherwise survive in part. The raw body is redacted (percent-encoded forms
+    included), then the parsed text again (JSON ``\\/`` escapes and XML entities are only
+    undone by parsing); only then is the text cut to ``_MAX_MESSAGE`` characters.
+    """
+    sent = [value for value in secrets if value]
+    text = _redact(response.content.decode("utf-8", "replace"), sent)[:_MAX_ERROR_BODY]
+    code, message, problem = _json_error(text) or _xml_error(text) or (None, text, "")
+    message = _redact(" ".join(message.split()), sent)
+    return code, message[:_MAX_MESSAGE], problem
 
 
 def _error_for(
@@ -588,8 +1124,10 @@ def _error_for(
     *,
     secrets: Iterable[str | None],
     callback: str | None,
+    site_fault: bool = False,
 ) -> TwitterError:
-    """The exception for a non-2xx answer."""
+    """The exception for a non-2xx answer: whose fault it is, by type (see
+    ``_CONFIGURATION_CODES``). ``site_fault``: any 4xx refusal (but 429) is the site's."""
     status = response.status_code
     if status < 400:
         location = urllib.parse.urlsplit(response.headers.get("Location", "")).netloc
@@ -601,8 +1139,9 @@ def _error_for(
                 status_code=status,
             )
         )
-    code, twitter_message = _parse_error_body(response)
-    twitter_message = _redact(twitter_message, [*secrets, *_sent_secrets(response)])
+    code, twitter_message, problem = _parse_error_body(
+        response, [*secrets, *_sent_secrets(response)]
+    )
     said = f"code {code}: " if code is not None else ""
     said += twitter_message or "no details"
     kwargs: dict[str, Any] = {
@@ -625,13 +1164,6 @@ def _error_for(
             status_code=status,
             **kwargs,
         )
-    elif code == 89 and status in (401, 403):
-        exc = TokenInvalid(
-            f"Twitter says the token sent to {endpoint} is invalid or expired "
-            f"(HTTP {status}, {said}).",
-            status_code=status,
-            **kwargs,
-        )
     elif code == 415:
         url = f" {callback}" if callback else ""
         exc = CallbackNotApproved(
@@ -641,9 +1173,43 @@ def _error_for(
             status_code=status,
             **kwargs,
         )
+    elif code == 453 or (status == 403 and problem.endswith("client-forbidden")):
+        advice = (
+            f' Set TWITTER_OAUTH_VERIFY_ENDPOINT = "{VERIFY_V2}", which every tier includes.'
+            if endpoint == VERIFY_V1
+            else ""
+        )
+        exc = AccessTierError(
+            f"The app's X API access tier does not include {endpoint} (HTTP {status}, {said})."
+            f"{advice} Tiers and their endpoints are listed in the X developer portal.",
+            status_code=status,
+            **kwargs,
+        )
+    elif code in _CONFIGURATION_CODES:
+        exc = ConfigurationRejected(
+            f"Twitter refused {endpoint} (HTTP {status}, {said}).{_CONFIGURATION_CODES[code]}",
+            status_code=status,
+            **kwargs,
+        )
+    elif site_fault:
+        # No token of the user's was sent: the refusal can only be the site's.
+        exc = ConfigurationRejected(
+            f"Twitter refused {endpoint} (HTTP {status}, {said}). Check the app's keys, "
+            "permissions and callback URLs in the X developer portal.",
+            status_code=status,
+            **kwargs,
+        )
+    elif (code == 89 and status in (401, 403)) or (status == 401 and endpoint.startswith("2/")):
+        # v1.1's code 89, or v2's 401 problem: the token (not the app) is refused.
+        exc = TokenInvalid(
+            f"Twitter says the token sent to {endpoint} is invalid or expired "
+            f"(HTTP {status}, {said}).",
+            status_code=status,
+            **kwargs,
+        )
     else:
         exc = TwitterRejected(
-            f"Twitter refused {endpoint} (HTTP {status}, {said}).{_HINTS.get(code or 0, '')}",
+            f"Twitter refused {endpoint} (HTTP {status}, {said}).",
             status_code=status,
             **kwargs,
         )

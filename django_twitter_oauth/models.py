@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from requests_oauthlib import OAuth1Session
     from typing_extensions import Self
 
+    from django_twitter_oauth.client import TwitterAPI
+    from django_twitter_oauth.exceptions import TokenInvalid
 __all__ = [
     "AccessLevel",
     "AccessToken",
@@ -112,6 +114,23 @@ class AccessToken(models.Model):
         from django_twitter_oauth.client import TwitterClient
 
         return TwitterClient().session(self.token, self.secret)
+
+    @property
+    def api(self) -> TwitterAPI:
+        """Calls on this user's behalf: ``token.api.get("2/users/me")``,
+        ``token.api.post("2/tweets", json={"text": "..."})`` (paths relative to
+        TWITTER_OAUTH_API_URL, parsed JSON, this app's exceptions; see
+        :class:`~django_twitter_oauth.client.TwitterAPI`). When Twitter says the token is
+        invalid, a ``found invalid`` TokenEvent is recorded before TokenInvalid is raised.
+        """
+        from django_twitter_oauth.client import TwitterAPI
+
+        def found_invalid(exc: TokenInvalid) -> None:
+            TokenEvent.for_token(
+                self, TokenEvent.Action.FOUND_INVALID, reason=f"api: {exc.endpoint}"
+            ).save()
+
+        return TwitterAPI(self.token, self.secret, on_invalid=found_invalid)
 
 
 class RequestTokenQuerySet(models.QuerySet["RequestToken"]):

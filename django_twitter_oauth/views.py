@@ -27,7 +27,7 @@ from django_twitter_oauth import flow, signals
 from django_twitter_oauth.conf import app_settings
 from django_twitter_oauth.exceptions import (
     AuthorizationError,
-    CallbackNotApproved,
+    ConfigurationRejected,
     TwitterOAuthError,
     TwitterRateLimited,
     TwitterRejected,
@@ -87,11 +87,6 @@ def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in TRUE_VALUES
 
 
-#: Twitter's codes for a refusal of the site's own configuration: bad consumer key or
-#: secret (32), the server's clock (135), a suspended app (416), a PIN-only app (417).
-CONFIGURATION_CODES = (32, 135, 416, 417)
-
-
 def _error_page(
     request: HttpRequest,
     exc: TwitterOAuthError,
@@ -113,12 +108,9 @@ def _error_page(
         message = _("Twitter asked this site to slow down.")
         seconds = exc.seconds_until_reset()
         retry_after = max(1, math.ceil(seconds)) if seconds is not None else 60
-    elif isinstance(exc, TwitterRejected) and (
-        isinstance(exc, CallbackNotApproved)
-        or exc.endpoint == "oauth/request_token"
-        or exc.code in CONFIGURATION_CODES
-    ):
-        # The site's own configuration: tell staff what to fix, never a secret.
+    elif isinstance(exc, ConfigurationRejected):
+        # The site's own configuration (the client decides which refusals these are): tell
+        # staff what to fix, never a secret.
         title = _("Sign-in with Twitter is misconfigured")
         message = _("This site's Twitter app settings need attention. Please try again later.")
         staff_hint = str(exc)

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.contrib.sessions.middleware import SessionMiddleware
 from django.core.checks import CheckMessage, Error, Warning
 from django.core.management import call_command
@@ -27,6 +29,21 @@ def test_good_settings_have_no_messages() -> None:
     assert checks.check_encryption() == []
     assert checks.check_sessions() == []
     assert checks.check_sandbox() == []
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("TWITTER_OAUTH_VERIFY_ENDPOINT", "1.1/account/verify_credentials.json"),
+        ("TWITTER_OAUTH_REQUEST_EMAIL", True),
+        ("TWITTER_OAUTH_SIGNUP", "django.contrib.auth.get_user_model"),
+        ("TWITTER_OAUTH_SANDBOX_TIER", "free"),
+        ("TWITTER_OAUTH_SANDBOX_TIER", "pro"),
+    ],
+)
+def test_good_identity_settings(setting: str, value: object) -> None:
+    with override_settings(**{setting: value}):
+        assert checks.check_settings() == []
 
 
 def test_manage_py_check_passes_on_good_settings() -> None:
@@ -68,6 +85,16 @@ def test_manage_py_check_subprocess(tmp_path: Path) -> None:
     ("setting", "value", "check_id"),
     [
         ("TWITTER_OAUTH_CONSUMER_KEY", "", "twitter_oauth.E001"),
+        ("TWITTER_OAUTH_VERIFY_ENDPOINT", "2/users/me/", "twitter_oauth.E018"),
+        ("TWITTER_OAUTH_VERIFY_ENDPOINT", None, "twitter_oauth.E018"),
+        ("TWITTER_OAUTH_REQUEST_EMAIL", "yes", "twitter_oauth.E019"),
+        ("TWITTER_OAUTH_REQUEST_EMAIL", 1, "twitter_oauth.E019"),
+        ("TWITTER_OAUTH_SIGNUP", "tests.nowhere.signup", "twitter_oauth.E020"),
+        ("TWITTER_OAUTH_SIGNUP", "nodots", "twitter_oauth.E020"),
+        ("TWITTER_OAUTH_SIGNUP", "django_twitter_oauth.conf.OOB", "twitter_oauth.E020"),
+        ("TWITTER_OAUTH_SIGNUP", 42, "twitter_oauth.E020"),
+        ("TWITTER_OAUTH_SANDBOX_TIER", "enterprise", "twitter_oauth.E021"),
+        ("TWITTER_OAUTH_SANDBOX_TIER", "Free", "twitter_oauth.E021"),
         ("TWITTER_OAUTH_CONSUMER_KEY", "   ", "twitter_oauth.E001"),
         ("TWITTER_OAUTH_CONSUMER_KEY", None, "twitter_oauth.E001"),
         ("TWITTER_OAUTH_CONSUMER_SECRET", "", "twitter_oauth.E002"),
@@ -257,3 +284,68 @@ def test_unimportable_backend_does_not_count() -> None:
 
 class CustomTwitterBackend(TwitterBackend):
     pass
+
+
+# -- deploy checks (manage.py check --deploy) -----------------------------------------------
+
+
+def deploy_ids(**overrides: object) -> list[str]:
+    with override_settings(**overrides):
+        return ids(checks.check_deploy())
+
+
+def test_deploy_checks_on_good_production_settings() -> None:
+    assert deploy_ids(TWITTER_OAUTH_SANDBOX_ALLOWED=False) == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"TWITTER_OAUTH_SANDBOX_ALLOWED": True}, ["twitter_oauth.W003"]),
+        ({"TWITTER_OAUTH_SANDBOX_ALLOWED": True, "DEBUG": True}, []),
+        ({"TWITTER_OAUTH_SANDBOX_ALLOWED": "yes"}, []),  # E010's business, and not allowed
+        ({"TWITTER_OAUTH_API_URL": "http://api.twitter.com"}, ["twitter_oauth.W004"]),
+        ({"TWITTER_OAUTH_API_URL": "HTTPS://api.twitter.com"}, []),
+        ({"TWITTER_OAUTH_API_URL": 42}, []),  # E006's business
+        ({"FERNET_KEYS": [""]}, ["twitter_oauth.E022"]),
+        ({"FERNET_KEYS": ["good-key", "  "]}, ["twitter_oauth.E022"]),
+        ({"FERNET_KEYS": (b"",)}, ["twitter_oauth.E022"]),
+        ({"FERNET_KEYS": [b"good-key"]}, []),
+        ({"FERNET_KEYS": None}, []),  # W002's business
+        ({"FERNET_KEYS": ""}, []),  # E011's business
+        ({"FERNET_KEYS": [None]}, []),  # E011's business
+    ],
+)
+def test_deploy_check(overrides: dict[str, object], expected: list[str]) -> None:
+    assert deploy_ids(**{"TWITTER_OAUTH_SANDBOX_ALLOWED": False, **overrides}) == expected
+
+
+def test_deploy_check_needs_the_sandbox_installed() -> None:
+    apps = [app for app in settings.INSTALLED_APPS if app != "django_twitter_oauth.sandbox"]
+    with override_settings(INSTALLED_APPS=apps):
+        assert deploy_ids(TWITTER_OAUTH_SANDBOX_ALLOWED=True) == []
+
+
+def run_check(*args: str) -> str:
+    """What ``manage.py check`` reports: its output, or its error (for an Error)."""
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        call_command("check", *args, stdout=out, stderr=err)
+    except SystemCheckError as exc:
+        return str(exc)
+    return out.getvalue() + err.getvalue()
+
+
+def test_check_deploy_shows_them_and_check_does_not() -> None:
+    overrides = {
+        "TWITTER_OAUTH_SANDBOX_ALLOWED": True,
+        "TWITTER_OAUTH_API_URL": "http://api.twitter.com",
+        "FERNET_KEYS": ["tests-fernet-key-1", ""],
+    }
+    with override_settings(**overrides):
+        deploy = run_check("--deploy")
+        plain = run_check()
+
+    for check_id in ("twitter_oauth.W003", "twitter_oauth.W004", "twitter_oauth.E022"):
+        assert check_id in deploy
+        assert check_id not in plain

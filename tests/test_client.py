@@ -31,7 +31,9 @@ from django_twitter_oauth.client import (
     TwitterSession,
 )
 from django_twitter_oauth.exceptions import (
+    AccessTierError,
     CallbackNotApproved,
+    ConfigurationRejected,
     MalformedResponse,
     TokenInvalid,
     TwitterError,
@@ -128,6 +130,12 @@ def assert_no_secrets(text: str, *extra: str) -> None:
     for secret in (*SECRETS, *extra):
         assert secret not in text
         assert quote(secret, safe="") not in text
+
+
+def assert_deadline(timeout: object, seconds: float) -> None:
+    """The (connect, read) timeouts sent: the time left of a ``seconds`` deadline."""
+    assert isinstance(timeout, tuple)
+    assert all(seconds - 0.2 < value <= seconds for value in timeout)
 
 
 def sent(api: responses.RequestsMock, index: int = 0) -> requests.PreparedRequest:
@@ -359,7 +367,7 @@ def test_new_client_picks_up_changed_settings(api: responses.RequestsMock) -> No
     request = sent(api)
     assert oauth_params(request)["oauth_consumer_key"] == "other-key"
     assert_signed(request, consumer_secret="other-secret")
-    assert sent_kwargs(api)["timeout"] == 2.5
+    assert_deadline(sent_kwargs(api)["timeout"], 2.5)
 
 
 def test_arguments_win_over_settings() -> None:
@@ -395,13 +403,18 @@ def test_result_reprs_have_no_secret() -> None:
     texts = [
         repr(RequestTokenResult(token=REQUEST_TOKEN, secret=REQUEST_SECRET)),
         repr(AccessTokenResult(ACCESS_TOKEN, ACCESS_SECRET, "6253282", "twitterapi", "read")),
-        repr(Credentials("6253282", "twitterapi", "read", {"email": "a@example.com"})),
+        repr(
+            Credentials(
+                "6253282", "twitterapi", "read", {"email": "a@example.com"}, "X", "a@example.com"
+            )
+        ),
     ]
     assert texts == [
         "RequestTokenResult()",
         "AccessTokenResult(user_id='6253282', screen_name='twitterapi', access_level='read')",
-        "Credentials(user_id='6253282', screen_name='twitterapi', access_level='read')",
+        "Credentials(user_id='6253282', screen_name='twitterapi', access_level='read', name='X')",
     ]
+    assert "example.com" not in texts[2]
     for text in texts:
         assert_no_secrets(text)
 
@@ -482,8 +495,30 @@ def test_fetch_request_token_incomplete_body(
     assert_no_secrets(str(error))
 
 
+@pytest.mark.parametrize("confirmed", ["True", "TRUE", "true"])
+def test_fetch_request_token_callback_confirmed_any_case(
+    api: responses.RequestsMock, client: TwitterClient, confirmed: str
+) -> None:
+    # Twitter sends "true"; independent OAuth 1.0a servers send "True" (issue 14.10).
+    api.post(
+        f"{API}/oauth/request_token",
+        body=f"oauth_token={REQUEST_TOKEN}&oauth_token_secret={REQUEST_SECRET}"
+        f"&oauth_callback_confirmed={confirmed}",
+    )
+
+    result = client.fetch_request_token(CALLBACK)
+
+    assert (result.token, result.secret) == (REQUEST_TOKEN, REQUEST_SECRET)
+
+
 @pytest.mark.parametrize(
-    "confirmed", ["&oauth_callback_confirmed=false", "", "&oauth_callback_confirmed=TRUE"]
+    "confirmed",
+    [
+        "&oauth_callback_confirmed=false",
+        "",
+        "&oauth_callback_confirmed=",
+        "&oauth_callback_confirmed=yes",
+    ],
 )
 def test_fetch_request_token_callback_not_confirmed(
     api: responses.RequestsMock, client: TwitterClient, confirmed: str
@@ -553,7 +588,6 @@ def test_authorization_url_uses_api_url() -> None:
         ("read-write", "read-write"),
         ("read-write-directmessages", "read-write-directmessages"),
         (" Read-Write ", "read-write"),
-        ("admin", None),
         ("", None),
     ],
 )
@@ -624,6 +658,148 @@ def test_fetch_access_token_incomplete_body(
     assert_no_secrets(str(info.value))
 
 
+# -- the shape of what Twitter sends (issue 14.7) -------------------------------------------
+
+LONG = "A" * 256
+BAD_CREDENTIALS = {
+    "too-long": LONG,
+    "nul": "abc\x00def",
+    "space": "abc def",
+    "newline": "abc\ndef",
+    "non-ascii": "abcdéf",
+}
+BAD_USER_IDS = {"letters": "12a4", "too-long": "1" * 33, "nul": "12\x0034", "unicode-digits": "١٢٣"}
+BAD_SCREEN_NAMES = {
+    "too-long": "a" * 51,
+    "300": "a" * 300,
+    "nul": "abc\x00",
+    "dash": "ab-cd",
+    "space": "ab cd",
+    "non-ascii": "abcé",
+}
+
+
+def form_body(**values: str) -> str:
+    return "&".join(f"{name}={quote(value, safe='')}" for name, value in values.items())
+
+
+def test_longest_allowed_values_pass(api: responses.RequestsMock, client: TwitterClient) -> None:
+    token, secret = "t" * 255, "~" * 255
+    api.post(
+        f"{API}/oauth/access_token",
+        body=form_body(
+            oauth_token=token, oauth_token_secret=secret, user_id="9" * 32, screen_name="_" * 50
+        ),
+    )
+
+    result = client.fetch_access_token(REQUEST_TOKEN, REQUEST_SECRET, VERIFIER)
+
+    assert (result.token, result.secret, result.user_id, result.screen_name) == (
+        token,
+        secret,
+        "9" * 32,
+        "_" * 50,
+    )
+
+
+@pytest.mark.parametrize("field", ["oauth_token", "oauth_token_secret"])
+@pytest.mark.parametrize("value", list(BAD_CREDENTIALS.values()), ids=list(BAD_CREDENTIALS))
+def test_request_token_out_of_shape(
+    api: responses.RequestsMock, client: TwitterClient, field: str, value: str
+) -> None:
+    values = {"oauth_token": REQUEST_TOKEN, "oauth_token_secret": REQUEST_SECRET, field: value}
+    api.post(
+        f"{API}/oauth/request_token",
+        body=form_body(**values, oauth_callback_confirmed="true"),
+    )
+
+    with pytest.raises(MalformedResponse) as info:
+        client.fetch_request_token(CALLBACK)
+
+    assert str(info.value) == f"Twitter's answer to oauth/request_token has a malformed {field}."
+    assert value not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        *(
+            (field, value)
+            for field in ("oauth_token", "oauth_token_secret")
+            for value in BAD_CREDENTIALS.values()
+        ),
+        *(("user_id", value) for value in BAD_USER_IDS.values()),
+        *(("screen_name", value) for value in BAD_SCREEN_NAMES.values()),
+    ],
+)
+def test_access_token_out_of_shape(
+    api: responses.RequestsMock, client: TwitterClient, field: str, value: str
+) -> None:
+    values = {
+        "oauth_token": ACCESS_TOKEN,
+        "oauth_token_secret": ACCESS_SECRET,
+        "user_id": "6253282",
+        "screen_name": "twitterapi",
+        field: value,
+    }
+    api.post(f"{API}/oauth/access_token", body=form_body(**values))
+
+    with pytest.raises(MalformedResponse) as info:
+        client.fetch_access_token(REQUEST_TOKEN, REQUEST_SECRET, VERIFIER)
+
+    assert str(info.value) == f"Twitter's answer to oauth/access_token has a malformed {field}."
+
+
+@pytest.mark.parametrize("header", ["admin", "read write", "read\x00"])
+def test_access_token_unknown_access_level(
+    api: responses.RequestsMock, client: TwitterClient, header: str
+) -> None:
+    api.post(
+        f"{API}/oauth/access_token", body=ACCESS_TOKEN_BODY, headers={"x-access-level": header}
+    )
+
+    with pytest.raises(MalformedResponse, match="unknown access level"):
+        client.fetch_access_token(REQUEST_TOKEN, REQUEST_SECRET, VERIFIER)
+
+
+@pytest.mark.parametrize(
+    ("user", "what"),
+    [
+        *(
+            ({"id_str": value, "screen_name": "twitterapi"}, "user id")
+            for value in BAD_USER_IDS.values()
+        ),
+        ({"id": -5, "screen_name": "twitterapi"}, "user id"),
+        *(
+            ({"id_str": "1", "screen_name": value}, "screen name")
+            for value in BAD_SCREEN_NAMES.values()
+        ),
+    ],
+)
+def test_verify_credentials_out_of_shape(
+    api: responses.RequestsMock, client: TwitterClient, user: dict[str, Any], what: str
+) -> None:
+    api.get(f"{API}/1.1/account/verify_credentials.json", json=user)
+
+    with pytest.raises(MalformedResponse) as info:
+        client.verify_credentials(ACCESS_TOKEN, ACCESS_SECRET)
+
+    assert str(info.value) == (
+        f"Twitter's answer to 1.1/account/verify_credentials.json has a malformed {what}."
+    )
+
+
+def test_verify_credentials_unknown_access_level(
+    api: responses.RequestsMock, client: TwitterClient
+) -> None:
+    api.get(
+        f"{API}/1.1/account/verify_credentials.json", json=USER, headers={"x-access-level": "root"}
+    )
+
+    with pytest.raises(MalformedResponse, match="unknown access level"):
+        client.verify_credentials(ACCESS_TOKEN, ACCESS_SECRET)
+
+
 # -- invalidate and verify ----------------------------------------------------------------
 
 
@@ -647,7 +823,7 @@ def test_invalidate_token(
         (USER, "read-write-directmessages", "read-write-directmessages"),
         ({"id": 6253282, "screen_name": "twitterapi"}, "read", "read"),
         ({"id": 6253282, "id_str": "", "screen_name": "twitterapi"}, None, None),
-        ({"id": 1, "id_str": "6253282", "screen_name": "twitterapi"}, "unknown", None),
+        ({"id": 1, "id_str": "6253282", "screen_name": "twitterapi"}, " READ ", "read"),
     ],
 )
 def test_verify_credentials(
@@ -663,7 +839,11 @@ def test_verify_credentials(
     credentials = client.verify_credentials(ACCESS_TOKEN, ACCESS_SECRET)
 
     assert credentials == Credentials(
-        user_id="6253282", screen_name="twitterapi", access_level=level, data=user
+        user_id="6253282",
+        screen_name="twitterapi",
+        access_level=level,
+        data=user,
+        name=user.get("name", ""),
     )
     request = sent(api)
     assert request.method == "GET"
@@ -849,7 +1029,7 @@ def test_every_call_passes_the_timeout(api: responses.RequestsMock, call: Call) 
     call.invoke(TwitterClient(timeout=4.5))
 
     kwargs = sent_kwargs(api)
-    assert kwargs["timeout"] == 4.5
+    assert_deadline(kwargs["timeout"], 4.5)
     assert_signed(sent(api), token_secret=call.token_secret)
 
 
@@ -862,7 +1042,7 @@ def test_every_call_uses_the_timeout_setting(
 
     call.invoke(TwitterClient())
 
-    assert sent_kwargs(api)["timeout"] == 0.25
+    assert_deadline(sent_kwargs(api)["timeout"], 0.25)
 
 
 # -- errors -------------------------------------------------------------------------------
@@ -916,6 +1096,24 @@ V2_PROBLEM = json.dumps(
     }
 )
 LONG_TEXT = "x" * 500
+TIER_453 = (
+    "You currently have access to a subset of X API V2 endpoints and limited v1.1 endpoints "
+    "(e.g. media post, oauth) only. If you need access to this endpoint, you may need a "
+    "different access level. You can learn more here: https://developer.x.com/en/portal/"
+    "product"
+)
+V2_CLIENT_FORBIDDEN = json.dumps(
+    {
+        "client_id": "123",
+        "detail": "When authenticating requests to the Twitter API v2 endpoints, you must use "
+        "keys and tokens from a Twitter developer App that is attached to a Project.",
+        "registration_url": "https://developer.x.com/en/docs/projects/overview",
+        "title": "Client Forbidden",
+        "required_enrollment": "Appropriate Level of API Access",
+        "reason": "client-not-enrolled",
+        "type": "https://api.twitter.com/2/problems/client-forbidden",
+    }
+)
 
 ERROR_ANSWERS = {
     # id: (status, body, exception class, code, twitter_message)
@@ -931,14 +1129,14 @@ ERROR_ANSWERS = {
     "401-32-json": (
         401,
         '{"errors":[{"code":32,"message":"Could not authenticate you."}]}',
-        TwitterRejected,
+        ConfigurationRejected,
         32,
         "Could not authenticate you.",
     ),
     "401-32-json-message-first": (
         401,
         '{"errors":[{"message":"Could not authenticate you","code":32}]}',
-        TwitterRejected,
+        ConfigurationRejected,
         32,
         "Could not authenticate you",
     ),
@@ -989,7 +1187,7 @@ ERROR_ANSWERS = {
         401,
         '<errors><error code="417">Desktop applications only support the '
         "oauth_callback value &apos;oob&apos;</error></errors>",
-        TwitterRejected,
+        ConfigurationRejected,
         417,
         "Desktop applications only support the oauth_callback value 'oob'",
     ),
@@ -1058,6 +1256,35 @@ ERROR_ANSWERS = {
         '{"foo": "bar"}',
     ),
     "400-json-list": (400, "[1, 2]", TwitterRejected, None, "[1, 2]"),
+    "401-135": (
+        401,
+        '{"errors":[{"message":"Timestamp out of bounds","code":135}]}',
+        ConfigurationRejected,
+        135,
+        "Timestamp out of bounds",
+    ),
+    "403-416": (
+        403,
+        '{"errors":[{"code":416,"message":"Invalid / suspended application"}]}',
+        ConfigurationRejected,
+        416,
+        "Invalid / suspended application",
+    ),
+    "403-453": (
+        403,
+        json.dumps({"errors": [{"code": 453, "message": TIER_453}]}),
+        AccessTierError,
+        453,
+        TIER_453[:200],
+    ),
+    "403-v2-client-forbidden": (
+        403,
+        V2_CLIENT_FORBIDDEN,
+        AccessTierError,
+        None,
+        "When authenticating requests to the Twitter API v2 endpoints, you must use keys and "
+        "tokens from a Twitter developer App that is attached to a Project.",
+    ),
     "401-empty": (401, "", TwitterRejected, None, ""),
     "404-empty": (404, "", TwitterRejected, None, ""),
 }
@@ -1085,6 +1312,9 @@ def test_error_answers(
         call.invoke(client)
 
     error = info.value
+    if call.endpoint == "oauth/request_token" and exc_class in (TwitterRejected, TokenInvalid):
+        # No token of the user's is sent with a request token: any refusal is the site's.
+        exc_class = ConfigurationRejected
     assert type(error) is exc_class
     expected_message = body if twitter_message is None else twitter_message
     assert (error.endpoint, error.status_code, error.code, error.twitter_message) == (
@@ -1133,13 +1363,60 @@ def test_bad_consumer_keys_hint(api: responses.RequestsMock, client: TwitterClie
         json={"errors": [{"code": 32, "message": "Could not authenticate you."}]},
     )
 
-    with pytest.raises(TwitterRejected) as info:
+    with pytest.raises(ConfigurationRejected) as info:
         client.fetch_request_token(CALLBACK)
 
     assert str(info.value) == (
         "Twitter refused oauth/request_token (HTTP 401, code 32: Could not authenticate you.). "
         "Check TWITTER_OAUTH_CONSUMER_KEY and TWITTER_OAUTH_CONSUMER_SECRET."
     )
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404])
+def test_any_refusal_of_a_request_token_is_the_sites(
+    api: responses.RequestsMock, client: TwitterClient, status: int
+) -> None:
+    api.post(f"{API}/oauth/request_token", status=status, body="Bad request")
+
+    with pytest.raises(ConfigurationRejected) as info:
+        client.fetch_request_token(CALLBACK)
+
+    assert str(info.value) == (
+        f"Twitter refused oauth/request_token (HTTP {status}, Bad request). Check the app's "
+        "keys, permissions and callback URLs in the X developer portal."
+    )
+
+
+def test_the_same_refusal_elsewhere_is_not_the_sites(
+    api: responses.RequestsMock, client: TwitterClient
+) -> None:
+    api.post(f"{API}/oauth/access_token", status=401, body="Bad request")
+
+    with pytest.raises(TwitterRejected) as info:
+        client.fetch_access_token(REQUEST_TOKEN, REQUEST_SECRET, VERIFIER)
+
+    assert not isinstance(info.value, ConfigurationRejected)
+
+
+def test_453_names_the_endpoint_the_tier_lacks(
+    api: responses.RequestsMock, client: TwitterClient
+) -> None:
+    api.get(
+        f"{API}/1.1/account/verify_credentials.json",
+        status=403,
+        json={"errors": [{"code": 453, "message": "You currently have access to a subset."}]},
+    )
+
+    with pytest.raises(AccessTierError) as info:
+        client.verify_credentials(ACCESS_TOKEN, ACCESS_SECRET)
+
+    assert str(info.value) == (
+        "The app's X API access tier does not include 1.1/account/verify_credentials.json "
+        "(HTTP 403, code 453: You currently have access to a subset.). Set "
+        'TWITTER_OAUTH_VERIFY_ENDPOINT = "2/users/me", which every tier includes. Tiers and '
+        "their endpoints are listed in the X developer portal."
+    )
+    assert info.value.endpoint == "1.1/account/verify_credentials.json"
 
 
 def test_echoed_secrets_are_redacted(api: responses.RequestsMock, client: TwitterClient) -> None:
@@ -1159,6 +1436,55 @@ def test_echoed_secrets_are_redacted(api: responses.RequestsMock, client: Twitte
     signature = oauth_params(sent(api))["oauth_signature"]
     assert info.value.twitter_message == "Bad" + " [redacted]" * 5
     assert_no_secrets(str(info.value), signature)
+
+
+def _prefixes(secret: str, length: int = 8) -> list[str]:
+    return [secret[:n] for n in range(length, len(secret) + 1)]
+
+
+@pytest.mark.parametrize("encode", [False, True], ids=["raw", "percent-encoded"])
+@pytest.mark.parametrize("offset", [190, 195, 199], ids=lambda n: f"at-{n}")
+@pytest.mark.parametrize(
+    "secret", [CONSUMER_SECRET, REQUEST_TOKEN, REQUEST_SECRET, VERIFIER, "signature"]
+)
+def test_secret_across_the_cut_is_redacted_whole(
+    api: responses.RequestsMock, client: TwitterClient, secret: str, offset: int, encode: bool
+) -> None:
+    # Redaction comes before the cut to 200 characters: a secret that starts just before
+    # the cut must not survive in part (issue 14, finding 3).
+    def echo(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        value = oauth_params(request)["oauth_signature"] if secret == "signature" else secret
+        return 401, {}, "x" * offset + (quote(value, safe="") if encode else value) + " tail"
+
+    api.add_callback("POST", f"{API}/oauth/access_token", callback=echo)
+
+    with pytest.raises(TwitterRejected) as info:
+        client.fetch_access_token(REQUEST_TOKEN, REQUEST_SECRET, VERIFIER)
+
+    value = oauth_params(sent(api))["oauth_signature"] if secret == "signature" else secret
+    message = info.value.twitter_message
+    assert message.startswith("x" * offset + "[")
+    assert len(message) == 200
+    for text in (message, str(info.value)):
+        for form in (value, quote(value, safe="")):
+            assert not any(prefix in text for prefix in _prefixes(form))
+
+
+def test_secret_escaped_in_json_is_redacted(
+    api: responses.RequestsMock, client: TwitterClient
+) -> None:
+    # A JSON body may escape "/" as "\/": only the parsed text shows the secret as sent.
+    secret = "abc/def+ghi/jklmnop"
+    api.post(
+        f"{API}/1.1/oauth/invalidate_token",
+        status=401,
+        body='{"errors":[{"code":99,"message":"bad ' + secret.replace("/", "\\/") + '"}]}',
+    )
+
+    with pytest.raises(TwitterRejected) as info:
+        client.invalidate_token(ACCESS_TOKEN, secret)
+
+    assert info.value.twitter_message == "bad [redacted]"
 
 
 @every_call

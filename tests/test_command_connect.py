@@ -352,6 +352,17 @@ def test_twitter_unavailable_at_access_token_time(fake_twitter: FakeTwitter) -> 
     assert not TokenEvent.objects.exists()
 
 
+def test_the_apps_configuration_refused_at_access_token_time(fake_twitter: FakeTwitter) -> None:
+    # Whose fault: the client's type says so, not a wrong PIN.
+    make_user("alice")
+    body = '{"errors":[{"code":32,"message":"Could not authenticate you."}]}'
+    fake_twitter.fail(ACCESS_TOKEN, status=401, body=body)
+    run = typed(fake_twitter, "alice")
+    assert str(run.error).startswith("Twitter refused this app's configuration: ")
+    assert "TWITTER_OAUTH_CONSUMER_KEY" in str(run.error)
+    assert not AccessToken.objects.exists()
+
+
 def test_an_account_linked_to_another_user(fake_twitter: FakeTwitter) -> None:
     make_user("alice")
     make_token(make_user("bob"), twitter_user_id="42")

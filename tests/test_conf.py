@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from django.test import override_settings
 
+from django_twitter_oauth import conf
 from django_twitter_oauth.conf import app_settings
 
 DEFAULTS = {
@@ -18,6 +21,10 @@ DEFAULTS = {
     "RATE_LIMIT_MAX_WAIT": 900,
     "SANDBOX_CACHE": "default",
     "SANDBOX_LATENCY": 0,
+    "VERIFY_ENDPOINT": "2/users/me",
+    "REQUEST_EMAIL": False,
+    "SIGNUP": "django_twitter_oauth.signup.default_signup",
+    "SANDBOX_TIER": "basic",
 }
 
 
@@ -67,3 +74,15 @@ def test_redirect_url_follows_login_redirect_url() -> None:
 def test_sandbox_allowed_defaults_to_false(settings: object) -> None:
     del settings.TWITTER_OAUTH_SANDBOX_ALLOWED  # type: ignore[attr-defined]
     assert app_settings.SANDBOX_ALLOWED is False
+
+
+def test_every_setting_is_read_on_each_access() -> None:
+    # Never cached: override_settings (and settings changed at run time) just work.
+    for name in (*DEFAULTS, "CONSUMER_KEY", "CONSUMER_SECRET", "REDIRECT_URL"):
+        with override_settings(**{f"TWITTER_OAUTH_{name}": "changed"}):
+            assert getattr(app_settings, name) == "changed"
+
+
+def test_conf_needs_no_type_ignores() -> None:
+    source = Path(conf.__file__).read_text()
+    assert "type: " + "ignore" not in source

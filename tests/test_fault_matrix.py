@@ -316,10 +316,11 @@ KEYS = "Check TWITTER_OAUTH_CONSUMER_KEY and TWITTER_OAUTH_CONSUMER_SECRET."
 CLOCK = "Check this server's clock"
 DESKTOP = "Twitter treats the app as a desktop (PIN-only) app"
 APPROVE = "Add this exact URL"
-TOKEN_INVALID = "is invalid or expired"
+SITE_FAULT = "Check the app's keys, permissions and callback URLs"
 # Exceptions.
 UNAVAILABLE, MALFORMED, REJECTED = "TwitterUnavailable", "MalformedResponse", "TwitterRejected"
 RATE, INVALID, CALLBACK = "TwitterRateLimited", "TokenInvalid", "CallbackNotApproved"
+CONFIGURATION = "ConfigurationRejected"
 # The calls, short.
 RT, AT, VC, IT = "request token", "access token", "verify", "invalidate"
 # The admin's messages (the failure's reason, for most).
@@ -403,12 +404,13 @@ MATRIX: list[Row] = [
     flow_row(RT, "503 (code 130)", P502, UNREACHABLE, UNAVAILABLE),
     flow_row(RT, "429 with x-rate-limit-reset", P503, BUSY, RATE),
     flow_row(RT, "429 without x-rate-limit-reset", P503, BUSY, RATE),
-    flow_row(RT, "401 code 32", P502, MISCONFIGURED, REJECTED, KEYS),
-    flow_row(RT, "401 code 89", P502, MISCONFIGURED, INVALID, TOKEN_INVALID),
-    flow_row(RT, "403 code 89", P502, MISCONFIGURED, INVALID, TOKEN_INVALID),
+    flow_row(RT, "401 code 32", P502, MISCONFIGURED, CONFIGURATION, KEYS),
+    # A request token carries no token of the user's: any refusal is the site's.
+    flow_row(RT, "401 code 89", P502, MISCONFIGURED, CONFIGURATION, SITE_FAULT),
+    flow_row(RT, "403 code 89", P502, MISCONFIGURED, CONFIGURATION, SITE_FAULT),
     flow_row(RT, "403 code 415 (XML)", P502, MISCONFIGURED, CALLBACK, APPROVE),
-    flow_row(RT, "401 code 417 (XML)", P502, MISCONFIGURED, REJECTED, DESKTOP),
-    flow_row(RT, "401 code 135", P502, MISCONFIGURED, REJECTED, CLOCK),
+    flow_row(RT, "401 code 417 (XML)", P502, MISCONFIGURED, CONFIGURATION, DESKTOP),
+    flow_row(RT, "401 code 135", P502, MISCONFIGURED, CONFIGURATION, CLOCK),
     flow_row(RT, "HTML page, 200", P502, UNREACHABLE, MALFORMED),
     flow_row(RT, "HTML page, 503", P502, UNREACHABLE, UNAVAILABLE),
     flow_row(RT, "empty body, 200", P502, UNREACHABLE, MALFORMED),
@@ -426,12 +428,12 @@ MATRIX: list[Row] = [
     flow_row(AT, "503 (code 130)", P502, UNREACHABLE, UNAVAILABLE),
     flow_row(AT, "429 with x-rate-limit-reset", P503, BUSY, RATE),
     flow_row(AT, "429 without x-rate-limit-reset", P503, BUSY, RATE),
-    flow_row(AT, "401 code 32", P502, MISCONFIGURED, REJECTED, KEYS),
+    flow_row(AT, "401 code 32", P502, MISCONFIGURED, CONFIGURATION, KEYS),
     flow_row(AT, "401 code 89", P400, NOT_ACCEPTED, INVALID),
     flow_row(AT, "403 code 89", P400, NOT_ACCEPTED, INVALID),
     flow_row(AT, "403 code 415 (XML)", P502, MISCONFIGURED, CALLBACK, APPROVE),
-    flow_row(AT, "401 code 417 (XML)", P502, MISCONFIGURED, REJECTED, DESKTOP),
-    flow_row(AT, "401 code 135", P502, MISCONFIGURED, REJECTED, CLOCK),
+    flow_row(AT, "401 code 417 (XML)", P502, MISCONFIGURED, CONFIGURATION, DESKTOP),
+    flow_row(AT, "401 code 135", P502, MISCONFIGURED, CONFIGURATION, CLOCK),
     flow_row(AT, "HTML page, 200", P502, UNREACHABLE, MALFORMED),
     flow_row(AT, "HTML page, 503", P502, UNREACHABLE, UNAVAILABLE),
     flow_row(AT, "empty body, 200", P502, UNREACHABLE, MALFORMED),

@@ -24,6 +24,7 @@ from requests_oauthlib import OAuth1
 from django_twitter_oauth.client import TwitterClient
 from django_twitter_oauth.exceptions import (
     CallbackNotApproved,
+    ConfigurationRejected,
     TokenInvalid,
     TwitterError,
     TwitterRateLimited,
@@ -94,6 +95,10 @@ def flow(
     verifier = fake.approve(pending.token, **user)
     result = client.fetch_access_token(pending.token, pending.secret, verifier)
     return result.token, result.secret
+
+
+# The site's configuration (codes 32, 135, 417): the client's type says so.
+CONFIG = ConfigurationRejected
 
 
 def expect_error(
@@ -218,7 +223,7 @@ def test_bytes_header_values(fake_twitter: FakeTwitter) -> None:
 def test_wrong_consumer_secret(fake_twitter: FakeTwitter, client: TwitterClient) -> None:
     wrong = TwitterClient(consumer_secret="wrong")
 
-    error = expect_error(lambda: wrong.fetch_request_token(CALLBACK))
+    error = expect_error(lambda: wrong.fetch_request_token(CALLBACK), CONFIG)
     assert (error.status_code, error.code, error.twitter_message) == (
         401,
         32,
@@ -231,9 +236,9 @@ def test_wrong_consumer_secret(fake_twitter: FakeTwitter, client: TwitterClient)
     assert response.status_code == 401
 
     token, secret = flow(fake_twitter, client)
-    error = expect_error(lambda: wrong.verify_credentials(token, secret))
+    error = expect_error(lambda: wrong.verify_credentials(token, secret), CONFIG)
     assert (error.status_code, error.code) == (401, 32)
-    error = expect_error(lambda: wrong.invalidate_token(token, secret))
+    error = expect_error(lambda: wrong.invalidate_token(token, secret), CONFIG)
     assert (error.status_code, error.code) == (401, 32)
     assert fake_twitter.access_token_valid(token)
 
@@ -241,7 +246,7 @@ def test_wrong_consumer_secret(fake_twitter: FakeTwitter, client: TwitterClient)
 def test_unknown_consumer_key(fake_twitter: FakeTwitter) -> None:
     stranger = TwitterClient(consumer_key="stranger", consumer_secret=SECRET)
 
-    error = expect_error(lambda: stranger.fetch_request_token(CALLBACK))
+    error = expect_error(lambda: stranger.fetch_request_token(CALLBACK), CONFIG)
 
     assert (error.status_code, error.code) == (401, 32)
 
@@ -250,12 +255,14 @@ def test_wrong_token_secret(fake_twitter: FakeTwitter, client: TwitterClient) ->
     pending = client.fetch_request_token(CALLBACK)
     verifier = fake_twitter.approve(pending.token)
 
-    error = expect_error(lambda: client.fetch_access_token(pending.token, "wrong", verifier))
+    error = expect_error(
+        lambda: client.fetch_access_token(pending.token, "wrong", verifier), CONFIG
+    )
     assert (error.status_code, error.code) == (401, 32)
 
     result = client.fetch_access_token(pending.token, pending.secret, verifier)
     for call in (client.verify_credentials, client.invalidate_token):
-        error = expect_error(functools.partial(call, result.token, "wrong"))
+        error = expect_error(functools.partial(call, result.token, "wrong"), CONFIG)
         assert (error.status_code, error.code) == (401, 32)
     assert fake_twitter.access_token_valid(result.token)
 
@@ -271,7 +278,7 @@ def test_tampered_access_type(
 
     tamper(monkeypatch, upgrade)
 
-    error = expect_error(lambda: client.fetch_request_token(CALLBACK, access_type="read"))
+    error = expect_error(lambda: client.fetch_request_token(CALLBACK, access_type="read"), CONFIG)
     assert (error.status_code, error.code) == (401, 32)
     assert fake_twitter.calls[-1].url.endswith("x_auth_access_type=write")
 
@@ -287,7 +294,7 @@ def test_tampered_query(
 
     tamper(monkeypatch, change)
 
-    error = expect_error(lambda: client.verify_credentials(token, secret))
+    error = expect_error(lambda: client.verify_credentials(token, secret), CONFIG)
     assert (error.status_code, error.code) == (401, 32)
 
 
@@ -332,7 +339,7 @@ def test_replayed_requests(
 
 def test_stale_timestamp(client: TwitterClient) -> None:
     with FakeTwitter(clock=lambda: time.time() + 3600) as fake:
-        error = expect_error(lambda: client.fetch_request_token(CALLBACK))
+        error = expect_error(lambda: client.fetch_request_token(CALLBACK), CONFIG)
         assert (error.status_code, error.code, error.twitter_message) == (
             401,
             135,
@@ -470,7 +477,7 @@ def test_callback_allow_list(client: TwitterClient) -> None:
 
 def test_no_callback_urls_means_pin_only(client: TwitterClient) -> None:
     with FakeTwitter(callback_urls=[]):
-        error = expect_error(lambda: client.fetch_request_token(CALLBACK))
+        error = expect_error(lambda: client.fetch_request_token(CALLBACK), CONFIG)
         assert (error.status_code, error.code) == (401, 417)
         assert error.twitter_message == (
             "Desktop applications only support the oauth_callback value 'oob'"

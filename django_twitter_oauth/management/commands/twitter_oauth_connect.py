@@ -18,6 +18,7 @@ from django_twitter_oauth import flow
 from django_twitter_oauth.conf import ACCESS_TYPES, app_settings
 from django_twitter_oauth.exceptions import (
     AuthorizationError,
+    ConfigurationRejected,
     InvalidCallback,
     TwitterOAuthError,
     TwitterRejected,
@@ -117,6 +118,9 @@ class Command(BaseCommand):
         pin = "".join(pin.split())
         try:
             completed = flow.complete_pin(user, flow_key, oauth_token, pin, access_type=access_type)
+        except ConfigurationRejected as exc:
+            # The app's configuration, not the PIN (the client decides which refusals).
+            raise CommandError(f"Twitter refused this app's configuration: {exc}") from None
         except TwitterRejected as exc:
             raise CommandError(
                 f"Twitter did not accept the PIN (a wrong or used PIN?): {exc}"
