@@ -27,6 +27,7 @@ __all__ = [
     "TwitterRejected",
     "TwitterUnavailable",
     "UnknownAccount",
+    "AmbiguousAccount",
     "UnknownRequestToken",
 ]
 

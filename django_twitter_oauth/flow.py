@@ -5,7 +5,7 @@ to Twitter only through :mod:`django_twitter_oauth.client` and writes only throu
 the models; signals go out after the transaction commits.
 
 Binding a pending authorization to the browser that started it: a signed cookie
-(:data:`FLOW_COOKIE`) holds a random *flow key*; each
+(``FLOW_COOKIE``) holds a random *flow key*; each
 :class:`~django_twitter_oauth.models.RequestToken` stores a hash of it. Not the
 session: an anonymous begin then writes no session row, and neither a login (which
 rotates the session key) nor a logout (which flushes the session) ends a flow in
@@ -109,7 +109,7 @@ REVOKED_MEANWHILE = (
 @dataclass(frozen=True)
 class Begun:
     """A started authorization: where to send the browser. ``flow_key`` is the key
-    this browser's flow cookie must hold (:func:`set_flow_cookie`; the same one when
+    this browser's flow cookie must hold (``set_flow_cookie()``; the same one when
     the browser already had a valid cookie, set again so its Max-Age covers this
     flow), or ``""`` from :func:`begin_pin` (the terminal holds the key instead)."""
 

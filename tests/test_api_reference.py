@@ -228,7 +228,7 @@ Client
 ------
 
 .. automodule:: {PACKAGE}.client
-   :members: TwitterClient,
+   :members: TwitterClient, TwitterAPI,
              TwitterSession
    :show-inheritance:
 

@@ -11,7 +11,7 @@ from django.db import migrations, models
 
 
 def hash_tokens(apps: Any, schema_editor: Any) -> None:
-    RequestToken = apps.get_model("twitter_oauth", "RequestToken")  # noqa: N806
+    RequestToken = apps.get_model("twitter_oauth", "RequestToken")
     rows = RequestToken.objects.using(schema_editor.connection.alias)
     for pk, token in rows.values_list("pk", "token").iterator():
         rows.filter(pk=pk).update(token_hash=hashlib.sha256(token.encode()).hexdigest())
@@ -19,7 +19,7 @@ def hash_tokens(apps: Any, schema_editor: Any) -> None:
 
 def forget_pending(apps: Any, schema_editor: Any) -> None:
     """Backwards: the tokens themselves are gone, so are the pending authorizations."""
-    RequestToken = apps.get_model("twitter_oauth", "RequestToken")  # noqa: N806
+    RequestToken = apps.get_model("twitter_oauth", "RequestToken")
     RequestToken.objects.using(schema_editor.connection.alias).all().delete()
 
 
