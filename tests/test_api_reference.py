@@ -255,6 +255,7 @@ def test_the_parser_reads_members_lists_and_directives() -> None:
     assert documented_names(SAMPLE) == {
         f"{PACKAGE}.client": [
             "TwitterClient",
+            "TwitterAPI",
             "TwitterSession",
             "RequestTokenResult",
             "AccessTokenResult",
