@@ -14,8 +14,7 @@ from django_twitter_oauth.deletion import NOT_TOLD, REASON
 from django_twitter_oauth.models import AccessToken, TokenEvent
 from django_twitter_oauth.testing import FakeTwitter
 from django_twitter_oauth.testing.provider import INVALIDATE_TOKEN
-from tests.test_revocation import received, remaining
-from tests.utils import hold_tokens, make_user
+from tests.utils import hold_tokens, make_user, remaining
 
 __all__ = ["received"]  # the fixture, shared with test_revocation
 

@@ -23,7 +23,7 @@ from django_twitter_oauth.testing.provider import (
     VERIFY_CREDENTIALS,
     twitter_error,
 )
-from tests.utils import credentials, held, make_token, make_user, secrets_of
+from tests.utils import credentials, held, make_token, make_user, remaining, secrets_of
 
 pytestmark = pytest.mark.django_db
 
@@ -35,10 +35,6 @@ def assert_no_secret_in_events(tokens: list[AccessToken]) -> None:
     assert values
     for secret in secrets_of(tokens):
         assert not any(secret in value for value in values)
-
-
-def remaining() -> set[str]:
-    return set(AccessToken.objects.values_list("twitter_user_id", flat=True))
 
 
 class FakeClock:

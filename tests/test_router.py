@@ -25,8 +25,7 @@ from django_twitter_oauth import revocation, tasks
 from django_twitter_oauth.models import AccessToken, TokenEvent
 from django_twitter_oauth.testing import FakeTwitter
 from django_twitter_oauth.testing.provider import INVALIDATE_TOKEN
-from tests.test_revocation import received, remaining
-from tests.utils import hold_tokens
+from tests.utils import hold_tokens, remaining
 
 __all__ = ["received"]  # the fixture, shared with test_revocation
 

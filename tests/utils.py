@@ -360,3 +360,8 @@ def claim_redis_database(
         "database holds keys. Empty one (redis-cli -n N flushdb) or point REDIS_URL at "
         "another server."
     )
+
+
+def remaining() -> set[str]:
+    """The Twitter user ids of the access tokens still stored."""
+    return set(AccessToken.objects.values_list("twitter_user_id", flat=True))
