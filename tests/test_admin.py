@@ -21,7 +21,7 @@ from django_twitter_oauth.testing.provider import (
     twitter_error,
 )
 from tests.test_revocation import held, received, secrets_of
-from tests.utils import credentials, make_user
+from tests.utils import credentials, make_superuser, make_user
 
 __all__ = ["received"]  # the fixture, shared with test_revocation
 
@@ -44,7 +44,7 @@ def staff(username: str, *codenames: str) -> User:
 
 
 def superuser() -> User:
-    return User.objects.create_superuser("admin", "admin@example.com", "password")
+    return make_superuser()
 
 
 def logged_in(client: Client, user: User) -> Client:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, models
@@ -260,7 +261,8 @@ def test_a_row_rewritten_between_read_and_write_keeps_its_new_value(
 def test_as_a_subprocess(tmp_path: Path) -> None:
     """``manage.py twitter_oauth_rotate_keys`` with the new key first in FERNET_KEYS."""
     (tmp_path / "rotation_settings.py").write_text(
-        f"from tests.settings import *  # noqa: F403\nFERNET_KEYS = [{NEW!r}, {OLD!r}]\n"
+        f"from {settings.SETTINGS_MODULE} import *  # noqa: F403\n"
+        f"FERNET_KEYS = [{NEW!r}, {OLD!r}]\n"
     )
     tokens(3)
     with override_settings(FERNET_KEYS=[LOST]):

@@ -179,7 +179,7 @@ def stored(twitter_user_id: str) -> tuple[str, str, str, str, str, bytes]:
         )
         (raw,) = cursor.fetchone()
     return (
-        token.user.username,
+        token.user.get_username(),
         token.screen_name,
         token.token,
         token.secret,

@@ -43,6 +43,7 @@ from typing import Any
 
 import pytest
 from cryptography.fernet import MultiFernet
+from django.conf import settings
 from django.db import connection, connections, transaction
 from django.test import override_settings
 
@@ -115,7 +116,7 @@ import time
 
 from django.db.backends.signals import connection_created
 
-from tests.settings import *  # noqa: F403
+from {base} import *  # noqa: F403
 
 {extra}
 
@@ -141,7 +142,9 @@ def hold_settings(directory: Path, extra: str = "") -> tuple[dict[str, str], Pat
     "hold_settings"``), and the file it marks when held."""
     held = directory / "held"
     (directory / "hold_settings.py").write_text(
-        HOLD_SETTINGS.format(extra=extra, held=str(held), guard=GUARD)
+        HOLD_SETTINGS.format(
+            base=settings.SETTINGS_MODULE, extra=extra, held=str(held), guard=GUARD
+        )
     )
     return manage_env(pythonpath=str(directory)), held
 
@@ -364,7 +367,7 @@ def test_bulk_revocation_killed_then_rerun(
     deleted was confirmed; the confirmations not yet recorded are redone by the re-run,
     which finds those tokens invalid and records them as revoked."""
     with revocation(live_server, monkeypatch, hold_at=kill_at) as (provider, held, env):
-        with start(*REVOKE, env=env, settings_module="tests.settings") as process:
+        with start(*REVOKE, env=env, settings_module="") as process:
             try:
                 held_at(process, held, kill_at)
                 process.kill()
@@ -391,7 +394,7 @@ def test_bulk_revocation_stopped_by_sigterm_then_rerun(
     exits 1. Nothing is left confirmed but unrecorded: the re-run calls Twitter once per
     token left."""
     with revocation(live_server, monkeypatch, hold_at=kill_at) as (provider, held, env):
-        with start(*REVOKE, env=env, settings_module="tests.settings") as process:
+        with start(*REVOKE, env=env, settings_module="") as process:
             assert process.stdout is not None
             try:
                 held_at(process, held, kill_at)

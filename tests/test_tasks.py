@@ -364,7 +364,7 @@ class Worker:
         self.log = logs / f"{name}.log"
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(  # noqa: S603 (our own interpreter and args)
-                [sys.executable, "-m", "django", *args, "--settings", "tests.settings"],
+                [sys.executable, "-m", "django", *args, "--settings", settings.SETTINGS_MODULE],
                 cwd=REPO,
                 env=env,
                 stdin=subprocess.DEVNULL,

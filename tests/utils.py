@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser, User
 from django.contrib.sessions.backends.base import SessionBase
 from django.contrib.sessions.backends.db import SessionStore
-from django.db import connection
+from django.db import connection, models
 from django.http import HttpRequest
 from django.test import RequestFactory
 
@@ -30,9 +31,30 @@ TOKEN = "6253282-eWudHldSbIaelX7swmsiHImEL4KinwaGloHANdrY"
 SECRET = "2EEfA6BG5ly3sR3XjE0IBSnlQu4ZrUzPiYTmrkVU"  # noqa: S105
 
 
-def make_user(username: str = "alice", **extra: Any) -> User:
-    # The test project uses Django's default user model.
-    return User.objects.create_user(username=username, **extra)
+def username_for(name: str) -> str:
+    """What the user model's ``USERNAME_FIELD`` holds for the user called ``name``: the
+    name itself, or ``<name>@example.com`` when that field is an email field (the custom
+    user model of tests/settings_custom_user.py)."""
+    user_model = get_user_model()
+    field = user_model._meta.get_field(user_model.USERNAME_FIELD)
+    return f"{name}@example.com" if isinstance(field, models.EmailField) else name
+
+
+def make_user(name: str = "alice", **extra: Any) -> User:
+    """A user called ``name`` (see :func:`username_for`) of whichever user model the
+    settings use. ``User`` in annotations is the default model mypy checks with."""
+    user_model = get_user_model()
+    return user_model.objects.create_user(
+        **{user_model.USERNAME_FIELD: username_for(name)}, **extra
+    )
+
+
+def make_superuser(name: str = "admin", password: str = "password") -> User:
+    """A superuser called ``name`` of whichever user model the settings use."""
+    user_model = get_user_model()
+    return user_model.objects.create_superuser(
+        **{user_model.USERNAME_FIELD: username_for(name)}, password=password
+    )
 
 
 def make_token(
@@ -168,15 +190,23 @@ def manage_env(live_server_url: str = "", *, pythonpath: str = "") -> dict[str, 
     }
 
 
-def manage_args(*args: str, settings_module: str = "tests.settings") -> list[str]:
-    """The command line of ``manage.py <args>``, as ``python -m django``."""
-    return [sys.executable, "-m", "django", *args, "--settings", settings_module]
+def manage_args(*args: str, settings_module: str = "") -> list[str]:
+    """The command line of ``manage.py <args>``, as ``python -m django``, with the
+    settings of this run unless ``settings_module`` is given."""
+    return [
+        sys.executable,
+        "-m",
+        "django",
+        *args,
+        "--settings",
+        settings_module or settings.SETTINGS_MODULE,
+    ]
 
 
 def manage(
     *args: str,
     env: dict[str, str],
-    settings_module: str = "tests.settings",
+    settings_module: str = "",
     stdin: str = "",
     timeout: float = 60,
 ) -> subprocess.CompletedProcess[str]:
