@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser, User
 from django.contrib.sessions.backends.base import SessionBase
 from django.contrib.sessions.backends.db import SessionStore
-from django.db import connection, models
+from django.db import connections, models
 from django.http import HttpRequest
 from django.test import RequestFactory
 
@@ -145,13 +145,13 @@ class SignalRecorder:
 _SCHEMES = {"sqlite": "sqlite", "postgresql": "postgres"}
 
 
-def database_url() -> str:
+def database_url(alias: str = "default") -> str:
     """DATABASE_URL for the test database (on SQLite a file, see tests/settings.py)."""
-    db = connection.settings_dict
+    db = connections[alias].settings_dict
     auth = ":".join(str(db[key]) for key in ("USER", "PASSWORD") if db[key])
     host = ":".join(str(db[key]) for key in ("HOST", "PORT") if db[key])
     netloc = "@".join(part for part in (auth, host) if part)
-    return f"{_SCHEMES[connection.vendor]}://{netloc}/{db['NAME']}"
+    return f"{_SCHEMES[connections[alias].vendor]}://{netloc}/{db['NAME']}"
 
 
 def sandbox_caches(location: str) -> dict[str, Any]:
@@ -184,6 +184,8 @@ def manage_env(live_server_url: str = "", *, pythonpath: str = "") -> dict[str, 
     return {
         **os.environ,
         "DATABASE_URL": database_url(),
+        # tests/settings_second_db.py: the app's own database.
+        "TOKENS_DATABASE_URL": database_url("tokens") if "tokens" in settings.DATABASES else "",
         "PYTHONPATH": os.pathsep.join(path for path in (str(ROOT), pythonpath) if path),
         "PYTHONUNBUFFERED": "1",
         "TEST_TWITTER_OAUTH_API_URL": f"{live_server_url}/sandbox" if live_server_url else "",
