@@ -21,7 +21,7 @@ from tests.settings import DATABASES
 _default = DATABASES["default"]
 assert _default["ENGINE"] == "django.db.backends.postgresql", "DATABASE_URL: PostgreSQL"
 _tokens: dict[str, Any] = (
-    dj_database_url.parse(os.environ["TOKENS_DATABASE_URL"])
+    dict(dj_database_url.parse(os.environ["TOKENS_DATABASE_URL"]))
     if os.environ.get("TOKENS_DATABASE_URL")
     else {**_default, "USER": TOKENS_ROLE, "PASSWORD": TOKENS_PASSWORD, "TEST": {}}
 )

@@ -486,8 +486,8 @@ def test_no_listener_no_signal_work(
         revocation.revoke(tokens[:2])
         revocation.discard(tokens[2:])
     assert callbacks == []
-    users = get_user_model()._meta.db_table
-    assert not any(users in query["sql"] for query in queries.captured_queries)
+    table = get_user_model()._meta.db_table
+    assert not any(table in query["sql"] for query in queries.captured_queries)
     assert remaining() == set()
 
 
@@ -506,8 +506,8 @@ def test_listeners_get_the_users_loaded_in_one_query(
         django_capture_on_commit_callbacks(execute=True),
     ):
         revocation.revoke(tokens)
-    users = get_user_model()._meta.db_table
-    user_queries = [q for q in queries.captured_queries if users in q["sql"]]
+    table = get_user_model()._meta.db_table
+    user_queries = [q for q in queries.captured_queries if table in q["sql"]]
     assert len(user_queries) == 1
     users = {kwargs["token"].twitter_user_id: kwargs["user"] for kwargs in received["revoked"]}
     assert users == {"1": alice, "2": alice, "3": bob}
