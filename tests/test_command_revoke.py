@@ -378,8 +378,8 @@ def test_dry_run_lists_and_changes_nothing(
     assert run.status == 0
     assert run.out == (
         f"Would {verb} 3 token(s):\n"
-        "  @user1 (1) user=alice level=read-write issued under read-write\n"
-        "  @user2 (2) user=alice level=read-write issued under read-write\n"
+        f"  @user1 (1) user={username_for('alice')} level=read-write issued under read-write\n"
+        f"  @user2 (2) user={username_for('alice')} level=read-write issued under read-write\n"
         "  ... and 1 more.\n"
     )
     assert remaining() == {"1", "2", "3"}
@@ -393,8 +393,8 @@ def test_dry_run_of_a_small_selection_lists_it_all() -> None:
     run = revoke("--stale", "--dry-run")
     assert run.out == (
         "Would revoke at Twitter 2 token(s):\n"
-        "  @user1 (1) user=bob level=read issued under read\n"
-        "  @user2 (2) user=bob level=read issued under read\n"
+        f"  @user1 (1) user={username_for('bob')} level=read issued under read\n"
+        f"  @user2 (2) user={username_for('bob')} level=read issued under read\n"
     )
     assert remaining() == {"1", "2"}
 

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, models
@@ -19,7 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from django_twitter_oauth import fields
 from django_twitter_oauth.fields import EncryptedTextField
 from django_twitter_oauth.models import AccessToken, RequestToken, TokenEvent
-from tests.utils import make_token, make_user, manage, manage_env
+from tests.utils import make_token, make_user, manage, manage_env, this_settings_module
 
 pytestmark = pytest.mark.django_db
 
@@ -261,8 +260,7 @@ def test_a_row_rewritten_between_read_and_write_keeps_its_new_value(
 def test_as_a_subprocess(tmp_path: Path) -> None:
     """``manage.py twitter_oauth_rotate_keys`` with the new key first in FERNET_KEYS."""
     (tmp_path / "rotation_settings.py").write_text(
-        f"from {settings.SETTINGS_MODULE} import *  # noqa: F403\n"
-        f"FERNET_KEYS = [{NEW!r}, {OLD!r}]\n"
+        f"from {this_settings_module()} import *  # noqa: F403\nFERNET_KEYS = [{NEW!r}, {OLD!r}]\n"
     )
     tokens(3)
     with override_settings(FERNET_KEYS=[LOST]):

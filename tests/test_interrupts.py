@@ -43,7 +43,6 @@ from typing import Any
 
 import pytest
 from cryptography.fernet import MultiFernet
-from django.conf import settings
 from django.db import connection, connections, transaction
 from django.test import override_settings
 
@@ -66,6 +65,7 @@ from tests.utils import (
     manage_args,
     manage_env,
     sandbox_caches,
+    this_settings_module,
 )
 from tests.utils import sandbox_provider as sandbox
 
@@ -142,9 +142,7 @@ def hold_settings(directory: Path, extra: str = "") -> tuple[dict[str, str], Pat
     "hold_settings"``), and the file it marks when held."""
     held = directory / "held"
     (directory / "hold_settings.py").write_text(
-        HOLD_SETTINGS.format(
-            base=settings.SETTINGS_MODULE, extra=extra, held=str(held), guard=GUARD
-        )
+        HOLD_SETTINGS.format(base=this_settings_module(), extra=extra, held=str(held), guard=GUARD)
     )
     return manage_env(pythonpath=str(directory)), held
 

@@ -365,7 +365,7 @@ class Worker:
         self.log = logs / f"{name}.log"
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(  # noqa: S603 (our own interpreter and args)
-                [sys.executable, "-m", "django", *args, "--settings", settings.SETTINGS_MODULE],
+                [sys.executable, "-m", "django", *args, "--settings", utils.this_settings_module()],
                 cwd=REPO,
                 env=env,
                 stdin=subprocess.DEVNULL,

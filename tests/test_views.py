@@ -98,9 +98,10 @@ def raw_columns(table: str, columns: str) -> bytes:
         return b"".join(bytes(value) for row in cursor.fetchall() for value in row)
 
 
-def signed_in_user(client: Client) -> int | None:
+def signed_in_user(client: Client) -> Any:
+    """The primary key of the user signed in (of the user model's own type), or None."""
     value = client.session.get(SESSION_KEY)
-    return None if value is None else int(value)
+    return None if value is None else get_user_model()._meta.pk.to_python(value)
 
 
 class Page(Protocol):

@@ -192,6 +192,12 @@ def manage_env(live_server_url: str = "", *, pythonpath: str = "") -> dict[str, 
     }
 
 
+def this_settings_module() -> str:
+    """The settings module of this run, for subprocesses (pytest-django puts it in the
+    environment; ``settings.SETTINGS_MODULE`` is None under ``override_settings``)."""
+    return os.environ["DJANGO_SETTINGS_MODULE"]
+
+
 def manage_args(*args: str, settings_module: str = "") -> list[str]:
     """The command line of ``manage.py <args>``, as ``python -m django``, with the
     settings of this run unless ``settings_module`` is given."""
@@ -201,7 +207,7 @@ def manage_args(*args: str, settings_module: str = "") -> list[str]:
         "django",
         *args,
         "--settings",
-        settings_module or settings.SETTINGS_MODULE,
+        settings_module or this_settings_module(),
     ]
 
 
