@@ -7,16 +7,20 @@ BIN := $(VENV)/bin
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: axe test test-fast test-sqlite test-postgres lint typecheck security docs build bench bench-load clean help demo
+.PHONY: axe test test-fast test-sqlite test-postgres test-custom-user test-second-db lint typecheck security docs build bench bench-load clean help demo
 
 help:
 	@echo "make demo           serve the example site on http://127.0.0.1:8000"
 	@echo "make test           the whole suite on SQLite and on PostgreSQL ($(PG_URL)),"
-	@echo "                    with Redis ($(REDIS_URL)); 100% branch coverage of both runs combined"
+	@echo "                    with Redis ($(REDIS_URL)), then in the two other project shapes"
+	@echo "                    below; 100% branch coverage of the four runs combined"
 	@echo "make test-fast      the suite without the tests marked slow, on SQLite, no coverage gate"
 	@echo "                    (well under a minute: what to run while working)"
 	@echo "make test-sqlite    the suite on SQLite only (PostgreSQL-only tests skip)"
 	@echo "make test-postgres  the suite on PostgreSQL only"
+	@echo "make test-custom-user  the suite with a user model without username (SQLite)"
+	@echo "make test-second-db    the suite with the app's tables in a second PostgreSQL"
+	@echo "                       database, reached as another role"
 	@echo "make axe            install axe-core (npm) for the browser tests' accessibility checks"
 	@echo "make lint           ruff check and ruff format --check"
 	@echo "make typecheck      mypy --strict with the django-stubs plugin"
@@ -37,8 +41,14 @@ $(BIN)/.installed-dev: $(BIN)/.installed-test
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-# Both databases, then one coverage gate over both runs: some tests (real task workers
-# sharing a database) run on PostgreSQL only.
+# Both databases, then the two other project shapes (a custom user model without
+# username; the app's tables in a second database), then one coverage gate over the four
+# runs: some tests (real task workers sharing a database) run on PostgreSQL only, and
+# tests/custom_user and tests/routers.py run only in their shape.
+SHAPE_CUSTOM_USER := DJANGO_SETTINGS_MODULE=tests.settings_custom_user REDIS_URL=$(REDIS_URL)
+SHAPE_SECOND_DB := DJANGO_SETTINGS_MODULE=tests.settings_second_db DATABASE_URL=$(PG_URL) \
+	REDIS_URL=$(REDIS_URL)
+
 # axe-core for the accessibility checks of the browser tests, from the npm registry;
 # the file itself is the stamp, so npm runs once.
 AXE_JS := .cache/axe/node_modules/axe-core/axe.min.js
@@ -56,7 +66,12 @@ test: $(BIN)/.installed-test
 		$(BIN)/python -m pytest --cov-fail-under=0 $(PYTEST_ARGS)
 	COVERAGE_FILE=.coverage.postgres DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS_URL) \
 		$(BIN)/python -m pytest --cov-fail-under=0 $(PYTEST_ARGS)
-	$(BIN)/python -m coverage combine .coverage.sqlite .coverage.postgres
+	COVERAGE_FILE=.coverage.custom_user $(SHAPE_CUSTOM_USER) \
+		$(BIN)/python -m pytest --cov-fail-under=0 $(PYTEST_ARGS)
+	COVERAGE_FILE=.coverage.second_db $(SHAPE_SECOND_DB) \
+		$(BIN)/python -m pytest --cov-fail-under=0 $(PYTEST_ARGS)
+	$(BIN)/python -m coverage combine .coverage.sqlite .coverage.postgres \
+		.coverage.custom_user .coverage.second_db
 	$(BIN)/python -m coverage report --fail-under=100
 
 # The quick lane while working: everything but the tests marked slow (subprocesses,
@@ -72,6 +87,12 @@ test-sqlite: $(BIN)/.installed-test
 test-postgres: $(BIN)/.installed-test
 	$(BROWSER_NOTE)
 	DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS_URL) $(BIN)/python -m pytest --cov-fail-under=0 $(PYTEST_ARGS)
+
+test-custom-user: $(BIN)/.installed-test
+	$(SHAPE_CUSTOM_USER) $(BIN)/python -m pytest --cov-fail-under=0 $(PYTEST_ARGS)
+
+test-second-db: $(BIN)/.installed-test
+	$(SHAPE_SECOND_DB) $(BIN)/python -m pytest --cov-fail-under=0 $(PYTEST_ARGS)
 
 lint: $(BIN)/.installed-dev
 	$(BIN)/ruff check .

@@ -7,10 +7,12 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from pytest_django import DjangoDbBlocker
 from pytest_django.live_server_helper import LiveServer
 
 from django_twitter_oauth import signals
 from django_twitter_oauth.models import AccessToken
+from tests.routers import mark_both_databases, use_second_database
 from tests.utils import SignalRecorder, claim_redis_database
 
 # tests.leakcheck: after every test, no secret in any output (see that module).
@@ -72,3 +74,17 @@ def redis_database() -> Iterator[str]:
     finally:
         client.flushdb()
         client.close()
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(
+    django_db_modify_db_settings_parallel_suffix: None, django_db_blocker: DjangoDbBlocker
+) -> None:
+    """pytest-django's hook before the test databases are made: the shape of
+    tests/settings_second_db.py needs its role, and both databases in every test."""
+    with django_db_blocker.unblock():
+        use_second_database()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    mark_both_databases(items)

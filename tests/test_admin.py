@@ -20,7 +20,7 @@ from django_twitter_oauth.testing.provider import (
     VERIFY_CREDENTIALS,
     twitter_error,
 )
-from tests.utils import credentials, held, hold_tokens, make_user, secrets_of
+from tests.utils import credentials, held, hold_tokens, make_superuser, make_user, secrets_of
 
 if TYPE_CHECKING:
     from django.test.client import _MonkeyPatchedWSGIResponse as Response
@@ -41,7 +41,7 @@ def staff(username: str, *codenames: str) -> User:
 
 
 def superuser() -> User:
-    return User.objects.create_superuser("admin", "admin@example.com", "password")
+    return make_superuser()
 
 
 def logged_in(client: Client, user: User) -> Client:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth import authenticate
-from django.contrib.auth.models import User
+from django.contrib.auth import authenticate, get_user_model
 
 from django_twitter_oauth.backends import TwitterBackend
 from tests.utils import make_request, make_token, make_user
@@ -38,7 +37,7 @@ def test_ignores_anything_but_an_access_token(twitter_token: object) -> None:
 
 
 def test_does_not_take_passwords() -> None:
-    User.objects.create_user("alice", password="correct horse")
+    get_user_model().objects.create_user("alice", password="correct horse")
     backend = TwitterBackend()
     assert backend.authenticate(make_request(), username="alice", password="correct horse") is None
     # ModelBackend, next to it in AUTHENTICATION_BACKENDS, still does.

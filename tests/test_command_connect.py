@@ -29,9 +29,13 @@ from tests.utils import (
     manage_env,
     sandbox_caches,
     sandbox_provider,
+    username_for,
 )
 
 pytestmark = pytest.mark.django_db
+
+#: The command's argument: the user's USERNAME_FIELD value, whatever the user model.
+ALICE = username_for("alice")
 
 URL = re.compile(r"^https?://\S+$", re.MULTILINE)
 
@@ -93,14 +97,14 @@ def test_links_the_account_with_the_pin_read_from_standard_input(
     out = io.StringIO()
     operator = Operator(fake_twitter, out, user_id="42", screen_name="jack")
     with SignalRecorder() as signals, django_capture_on_commit_callbacks(execute=True):
-        run = connect("alice", stdin=operator, out=out)
+        run = connect(ALICE, stdin=operator, out=out)
     assert run.error is None
     lines = run.out.split("\n")
     assert lines[0] == "Open this URL, authorize the app, and note the PIN Twitter shows:"
     assert lines[1].startswith(f"{fake_twitter.provider.api_url}/oauth/authorize?oauth_token=")
     assert "force_login" not in lines[1]
     assert operator.prompt == "PIN: "
-    assert lines[2] == "PIN: Linked @jack (42, read-write) to alice."
+    assert lines[2] == f"PIN: Linked @jack (42, read-write) to {ALICE}."
     token = AccessToken.objects.get()
     assert (token.user, token.twitter_user_id, token.access_level) == (alice, "42", "read-write")
     assert fake_twitter.access_token_valid(token.token)
@@ -113,9 +117,9 @@ def test_links_the_account_with_the_pin_read_from_standard_input(
 def test_reauthorizing_says_so(fake_twitter: FakeTwitter) -> None:
     alice = make_user("alice")
     make_token(alice, twitter_user_id="42", screen_name="old_name")
-    run = typed(fake_twitter, "alice", user_id="42", screen_name="jack")
+    run = typed(fake_twitter, ALICE, user_id="42", screen_name="jack")
     assert run.error is None
-    assert run.out.endswith("Re-authorized @jack (42, read-write) to alice.\n")
+    assert run.out.endswith(f"Re-authorized @jack (42, read-write) to {ALICE}.\n")
     assert AccessToken.objects.get().screen_name == "jack"
 
 
@@ -128,7 +132,7 @@ def test_the_pin_may_be_typed_with_spaces(fake_twitter: FakeTwitter) -> None:
             pin = super().readline().strip()
             return f"  {pin[:3]} {pin[3:]}\r\n"
 
-    run = connect("alice", stdin=Spaced(fake_twitter, out), out=out)
+    run = connect(ALICE, stdin=Spaced(fake_twitter, out), out=out)
     assert run.error is None
     assert AccessToken.objects.exists()
 
@@ -149,35 +153,35 @@ def test_begin_then_resume_with_the_pin_on_standard_input(fake_twitter: FakeTwit
     """Two runs, as in a terminal that cannot wait: --begin prints the URL and a handle and
     exits; the user approves at Twitter; --resume HANDLE reads the PIN and links."""
     alice = make_user("alice")
-    started, handle = begin("alice", "--access-type", "read")
+    started, handle = begin(ALICE, "--access-type", "read")
     assert "PIN: " not in started.out
     assert RequestToken.objects.count() == 1
     assert not AccessToken.objects.exists()
     pin = fake_twitter.approve(oauth_token_in(started.out))
-    finished = connect("alice", "--resume", handle, stdin=io.StringIO(f"{pin}\n"))
+    finished = connect(ALICE, "--resume", handle, stdin=io.StringIO(f"{pin}\n"))
     assert finished.error is None, finished.error
-    assert finished.out == "PIN: Linked @fake_user (1000001, read) to alice.\n"
+    assert finished.out == f"PIN: Linked @fake_user (1000001, read) to {ALICE}.\n"
     assert AccessToken.objects.get().user == alice
     assert not RequestToken.objects.exists()
 
 
 def test_resume_with_the_pin_option(fake_twitter: FakeTwitter) -> None:
     make_user("alice")
-    started, handle = begin("alice")
+    started, handle = begin(ALICE)
     pin = fake_twitter.approve(oauth_token_in(started.out))
     stdin = io.StringIO("never read\n")
-    run = connect("alice", "--resume", handle, "--pin", pin, stdin=stdin)
+    run = connect(ALICE, "--resume", handle, "--pin", pin, stdin=stdin)
     assert run.error is None
     assert stdin.tell() == 0
-    assert run.out == "Linked @fake_user (1000001, read-write) to alice.\n"
+    assert run.out == f"Linked @fake_user (1000001, read-write) to {ALICE}.\n"
 
 
 def test_a_handle_is_used_once(fake_twitter: FakeTwitter) -> None:
     make_user("alice")
-    started, handle = begin("alice")
+    started, handle = begin(ALICE)
     pin = fake_twitter.approve(oauth_token_in(started.out))
-    assert connect("alice", "--resume", handle, "--pin", pin).error is None
-    again = connect("alice", "--resume", handle, "--pin", pin)
+    assert connect(ALICE, "--resume", handle, "--pin", pin).error is None
+    again = connect(ALICE, "--resume", handle, "--pin", pin)
     assert "unknown or was already completed" in str(again.error)
 
 
@@ -186,17 +190,17 @@ def test_a_forged_handle_is_refused_before_calling_twitter(
     handle: str, fake_twitter: FakeTwitter
 ) -> None:
     make_user("alice")
-    run = connect("alice", "--resume", handle, "--pin", "1234567")
+    run = connect(ALICE, "--resume", handle, "--pin", "1234567")
     assert "not one this site printed" in str(run.error)
     assert fake_twitter.calls == []
 
 
 def test_an_expired_handle_is_refused(fake_twitter: FakeTwitter) -> None:
     make_user("alice")
-    started, handle = begin("alice")
+    started, handle = begin(ALICE)
     pin = fake_twitter.approve(oauth_token_in(started.out))
     with override_settings(TWITTER_OAUTH_REQUEST_TOKEN_TTL=-1):
-        run = connect("alice", "--resume", handle, "--pin", pin)
+        run = connect(ALICE, "--resume", handle, "--pin", pin)
     assert "expired" in str(run.error)
     assert not AccessToken.objects.exists()
 
@@ -204,9 +208,9 @@ def test_an_expired_handle_is_refused(fake_twitter: FakeTwitter) -> None:
 def test_a_handle_is_bound_to_its_user(fake_twitter: FakeTwitter) -> None:
     make_user("alice")
     make_user("mallory")
-    started, handle = begin("alice")
+    started, handle = begin(ALICE)
     pin = fake_twitter.approve(oauth_token_in(started.out))
-    run = connect("mallory", "--resume", handle, "--pin", pin)
+    run = connect(username_for("mallory"), "--resume", handle, "--pin", pin)
     assert "started in another browser or by another account" in str(run.error)
     assert not AccessToken.objects.exists()
 
@@ -214,7 +218,7 @@ def test_a_handle_is_bound_to_its_user(fake_twitter: FakeTwitter) -> None:
 def test_the_pin_option_alone_is_refused(fake_twitter: FakeTwitter) -> None:
     """A PIN cannot be known before the run that starts the authorization."""
     make_user("alice")
-    run = connect("alice", "--pin", "7654321")
+    run = connect(ALICE, "--pin", "7654321")
     assert "--pin goes with --resume" in str(run.error)
     assert fake_twitter.calls == []
 
@@ -224,7 +228,7 @@ def test_an_empty_pin_option_is_refused_before_calling_twitter(
     pin: str, fake_twitter: FakeTwitter
 ) -> None:
     make_user("alice")
-    run = connect("alice", "--resume", "whatever", "--pin", pin)
+    run = connect(ALICE, "--resume", "whatever", "--pin", pin)
     assert str(run.error) == "No PIN given; nothing was linked."
     assert fake_twitter.calls == []
 
@@ -232,7 +236,7 @@ def test_an_empty_pin_option_is_refused_before_calling_twitter(
 @pytest.mark.parametrize("stdin", ["", "\n", "   \n"])
 def test_no_pin_on_standard_input_links_nothing(stdin: str, fake_twitter: FakeTwitter) -> None:
     make_user("alice")
-    run = connect("alice", stdin=io.StringIO(stdin))
+    run = connect(ALICE, stdin=io.StringIO(stdin))
     assert str(run.error) == "No PIN given; nothing was linked."
     assert run.out.endswith("PIN: ")
     assert not AccessToken.objects.exists()
@@ -246,7 +250,7 @@ def test_ctrl_c_at_the_pin_prompt_cancels(fake_twitter: FakeTwitter) -> None:
         def readline(self) -> str:
             raise KeyboardInterrupt
 
-    run = connect("alice", stdin=Interrupted())
+    run = connect(ALICE, stdin=Interrupted())
     assert str(run.error) == "Cancelled; nothing was linked."
     assert run.out.endswith("PIN: \n")
     assert not AccessToken.objects.exists()
@@ -259,10 +263,10 @@ def test_access_type(access_type: str, stored: str, send_access_level: bool) -> 
     follows --access-type (not the site's TWITTER_OAUTH_ACCESS_TYPE)."""
     make_user("alice")
     with FakeTwitter(send_access_level=send_access_level) as fake:
-        run = typed(fake, "alice", "--access-type", access_type)
+        run = typed(fake, ALICE, "--access-type", access_type)
         assert run.error is None
     assert AccessToken.objects.get().access_level == stored
-    assert run.out.endswith(f"(1000001, {stored}) to alice.\n")
+    assert run.out.endswith(f"(1000001, {stored}) to {ALICE}.\n")
 
 
 def test_access_type_is_asked_of_twitter(fake_twitter: FakeTwitter) -> None:
@@ -275,18 +279,18 @@ def test_access_type_is_asked_of_twitter(fake_twitter: FakeTwitter) -> None:
         return original(method, url, headers, body)
 
     fake_twitter.provider.handle = handle  # type: ignore[method-assign]
-    assert typed(fake_twitter, "alice", "--access-type", "read").error is None
+    assert typed(fake_twitter, ALICE, "--access-type", "read").error is None
     assert "x_auth_access_type=read" in seen[0]
 
 
 def test_access_type_must_be_read_or_write() -> None:
     with pytest.raises(CommandError, match="--access-type: invalid choice: 'admin'"):
-        call_command("twitter_oauth_connect", "alice", "--access-type", "admin")
+        call_command("twitter_oauth_connect", ALICE, "--access-type", "admin")
 
 
 def test_force_login_is_in_the_url(fake_twitter: FakeTwitter) -> None:
     make_user("alice")
-    run = typed(fake_twitter, "alice", "--force-login")
+    run = typed(fake_twitter, ALICE, "--force-login")
     assert run.error is None
     url = URL.search(run.out)
     assert url is not None
@@ -303,7 +307,7 @@ def test_unknown_user(fake_twitter: FakeTwitter) -> None:
 
 def test_a_wrong_pin(fake_twitter: FakeTwitter) -> None:
     make_user("alice")
-    run = typed(fake_twitter, "alice", pin="0000000")
+    run = typed(fake_twitter, ALICE, pin="0000000")
     assert run.error is not None
     assert str(run.error).startswith("Twitter did not accept the PIN (a wrong or used PIN?): ")
     assert not AccessToken.objects.exists()
@@ -314,7 +318,7 @@ def test_a_wrong_pin(fake_twitter: FakeTwitter) -> None:
 @pytest.mark.parametrize("pin", ["12\x0034", "١٢٣٤", "9" * 300])
 def test_a_malformed_pin(pin: str, fake_twitter: FakeTwitter) -> None:
     make_user("alice")
-    run = typed(fake_twitter, "alice", pin=pin)
+    run = typed(fake_twitter, ALICE, pin=pin)
     assert str(run.error) == (
         "That is not a PIN as Twitter shows them (a few digits); nothing was linked."
     )
@@ -334,7 +338,7 @@ def test_twitter_fault_at_request_token_time(
 ) -> None:
     make_user("alice")
     fake_twitter.fail(REQUEST_TOKEN, **fault)
-    run = connect("alice", stdin=io.StringIO("1234567\n"))
+    run = connect(ALICE, stdin=io.StringIO("1234567\n"))
     assert run.error is not None
     assert str(run.error).startswith("Twitter could not start the authorization: ")
     assert run.out == ""
@@ -345,7 +349,7 @@ def test_twitter_fault_at_request_token_time(
 def test_twitter_unavailable_at_access_token_time(fake_twitter: FakeTwitter) -> None:
     make_user("alice")
     fake_twitter.fail(ACCESS_TOKEN, status=503)
-    run = typed(fake_twitter, "alice")
+    run = typed(fake_twitter, ALICE)
     assert run.error is not None
     assert str(run.error).startswith("Twitter could not complete the authorization: ")
     assert not AccessToken.objects.exists()
@@ -366,11 +370,11 @@ def test_the_apps_configuration_refused_at_access_token_time(fake_twitter: FakeT
 def test_an_account_linked_to_another_user(fake_twitter: FakeTwitter) -> None:
     make_user("alice")
     make_token(make_user("bob"), twitter_user_id="42")
-    run = typed(fake_twitter, "alice", user_id="42")
+    run = typed(fake_twitter, ALICE, user_id="42")
     assert str(run.error) == (
         "This Twitter account is already connected to another account on this site."
     )
-    assert AccessToken.objects.get().user.username == "bob"
+    assert AccessToken.objects.get().user.get_username() == username_for("bob")
 
 
 # -- as users run it: a manage.py subprocess against the sandbox ---------------------------
@@ -385,7 +389,7 @@ def test_as_a_subprocess_with_the_pin_on_standard_input(live_server: Any) -> Non
     alice = make_user("alice")
     provider = sandbox_provider(live_server.url)
     with subprocess.Popen(
-        manage_args("twitter_oauth_connect", "alice", "--access-type", "read"),
+        manage_args("twitter_oauth_connect", ALICE, "--access-type", "read"),
         cwd=ROOT,
         env=manage_env(live_server.url),
         stdin=subprocess.PIPE,
@@ -410,7 +414,7 @@ def test_as_a_subprocess_with_the_pin_on_standard_input(live_server: Any) -> Non
     assert process.returncode == 0, err
     assert printed.startswith("Open this URL, authorize the app, and note the PIN")
     assert f"{live_server.url}/sandbox/oauth/authorize?oauth_token=" in printed
-    assert out == "PIN: Linked @carol (77, read) to alice.\n"
+    assert out == f"PIN: Linked @carol (77, read) to {ALICE}.\n"
     token = AccessToken.objects.get()
     assert (token.user, token.twitter_user_id, token.access_level) == (alice, "77", "read")
     assert provider.access_token_valid(token.token)

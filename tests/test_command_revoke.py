@@ -42,6 +42,7 @@ from tests.utils import (
     manage_args,
     manage_env,
     sandbox_caches,
+    username_for,
 )
 from tests.utils import hold_tokens as hold
 from tests.utils import sandbox_provider as sandbox
@@ -106,16 +107,16 @@ def varied() -> None:
     ("options", "selected"),
     [
         (["--all"], {"1", "2", "3", "4"}),
-        (["--user", "alice"], {"1", "2"}),
-        (["--user", "alice", "--user", "bob"], {"1", "2", "3"}),
+        (["--user", username_for("alice")], {"1", "2"}),
+        (["--user", username_for("alice"), "--user", username_for("bob")], {"1", "2", "3"}),
         (["--stale"], {"2", "3"}),
         (["--access-level", "read-write"], {"1", "3"}),
         (["--issued-before", "2024-01-10"], {"3"}),
         (["--issued-before", "2024-01-11"], {"1", "3"}),
         (["--twitter-id", "1", "--twitter-id", "4"], {"1", "4"}),
         # Combined filters narrow the selection, --all included.
-        (["--stale", "--user", "bob"], {"3"}),
-        (["--all", "--user", "alice", "--access-level", "read"], {"2"}),
+        (["--stale", "--user", username_for("bob")], {"3"}),
+        (["--all", "--user", username_for("alice"), "--access-level", "read"], {"2"}),
         (["--stale", "--issued-before", "2024-01-01", "--twitter-id", "2"], set()),
     ],
 )
@@ -375,8 +376,8 @@ def test_dry_run_lists_and_changes_nothing(
     assert run.status == 0
     assert run.out == (
         f"Would {verb} 3 token(s):\n"
-        "  @user1 (1) user=alice level=read-write issued under read-write\n"
-        "  @user2 (2) user=alice level=read-write issued under read-write\n"
+        f"  @user1 (1) user={username_for('alice')} level=read-write issued under read-write\n"
+        f"  @user2 (2) user={username_for('alice')} level=read-write issued under read-write\n"
         "  ... and 1 more.\n"
     )
     assert remaining() == {"1", "2", "3"}
@@ -390,8 +391,8 @@ def test_dry_run_of_a_small_selection_lists_it_all() -> None:
     run = revoke("--stale", "--dry-run")
     assert run.out == (
         "Would revoke at Twitter 2 token(s):\n"
-        "  @user1 (1) user=bob level=read issued under read\n"
-        "  @user2 (2) user=bob level=read issued under read\n"
+        f"  @user1 (1) user={username_for('bob')} level=read issued under read\n"
+        f"  @user2 (2) user={username_for('bob')} level=read issued under read\n"
     )
     assert remaining() == {"1", "2"}
 
@@ -418,7 +419,7 @@ def test_the_prompt_answered_otherwise_changes_nothing(
     prompts: list[str] = []
     monkeypatch.setattr(builtins, "input", answering(answer, prompts))
     hold(2, twitter=fake_twitter)
-    run = revoke("--user", "holder1", "--discard")
+    run = revoke("--user", username_for("holder1"), "--discard")
     assert prompts == ["You are about to discard 2 token(s). Type 'yes' to continue: "]
     assert run.status == 1
     assert str(run.error) == "Cancelled; nothing changed."

@@ -17,7 +17,17 @@ from django.test.utils import CaptureQueriesContext
 
 from django_twitter_oauth import fields, rotation
 from django_twitter_oauth.models import AccessToken, RequestToken, TokenEvent
-from tests.utils import NEW, OLD, ciphertexts, make_token, make_user, manage, manage_env, summary
+from tests.utils import (
+    NEW,
+    OLD,
+    ciphertexts,
+    make_token,
+    make_user,
+    manage,
+    manage_env,
+    summary,
+    this_settings_module,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -239,7 +249,7 @@ def test_a_row_rewritten_between_read_and_write_keeps_its_new_value(
 def test_as_a_subprocess(tmp_path: Path) -> None:
     """``manage.py twitter_oauth_rotate_keys`` with the new key first in FERNET_KEYS."""
     (tmp_path / "rotation_settings.py").write_text(
-        f"from tests.settings import *  # noqa: F403\nFERNET_KEYS = [{NEW!r}, {OLD!r}]\n"
+        f"from {this_settings_module()} import *  # noqa: F403\nFERNET_KEYS = [{NEW!r}, {OLD!r}]\n"
     )
     tokens(3)
     with override_settings(FERNET_KEYS=[LOST]):

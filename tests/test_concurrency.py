@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import AnonymousUser, User
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser
 from django.contrib.sessions.backends.db import SessionStore
 from django.core.management import call_command
 from django.db import connection, connections
@@ -142,7 +143,7 @@ def test_racing_callbacks_for_one_request_token(
     user = alice if mode == "connect" else AnonymousUser()
     for round_ in range(ROUNDS):
         account = str(1000 + round_)
-        users_before = User.objects.count()
+        users_before = get_user_model().objects.count()
         with override_settings(TWITTER_OAUTH_ALLOW_SIGNUP=True):
             begun = flow.begin(make_request(user))
             oauth_token, cookies = begun.oauth_token, browser(begun.flow_key)
@@ -173,10 +174,10 @@ def test_racing_callbacks_for_one_request_token(
         assert not RequestToken.objects.exists()
         if mode == "connect":
             assert token.user == alice
-            assert User.objects.count() == users_before
+            assert get_user_model().objects.count() == users_before
         else:
             assert token.user.get_username() == f"racer{account}"
-            assert User.objects.count() == users_before + 1
+            assert get_user_model().objects.count() == users_before + 1
     assert AccessToken.objects.count() == ROUNDS
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from django_twitter_oauth import checks
 from django_twitter_oauth.conf import Settings
-from tests.utils import make_token, make_user
+from tests.utils import make_token, make_user, username_for
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -179,7 +179,7 @@ def stored(twitter_user_id: str) -> tuple[str, str, str, str, str, bytes]:
         )
         (raw,) = cursor.fetchone()
     return (
-        token.user.username,
+        token.user.get_username(),
         token.screen_name,
         token.token,
         token.secret,
@@ -244,7 +244,7 @@ def test_the_upgrading_page_copies_allauth_tokens() -> None:
 
     assert sorted(AccessToken.objects.values_list("twitter_user_id", flat=True)) == ["1", "4"]
     *values, raw = stored("1")
-    assert values == ["alice", "alice_tw", "1-tok", "s1", "read-write/read-write"]
+    assert values == [username_for("alice"), "alice_tw", "1-tok", "s1", "read-write/read-write"]
     assert raw.startswith(b"gAAAAA")  # Fernet ciphertext, not the token
     assert AccessToken.objects.get(twitter_user_id="4").token == "4-already-here"
 
@@ -297,14 +297,14 @@ def test_the_upgrading_page_copies_social_auth_tokens() -> None:
     assert sorted(AccessToken.objects.values_list("twitter_user_id", flat=True)) == ["1", "2"]
     *values, raw = stored("1")
     assert values == [
-        "alice",
+        username_for("alice"),
         "alice_tw",
         "1-tok",
         "s1",
         "read-write-directmessages/read-write-directmessages",
     ]
     assert raw.startswith(b"gAAAAA")
-    assert stored("2")[:4] == ("bob", "bob_tw", "2-tok", "s2")
+    assert stored("2")[:4] == (username_for("bob"), "bob_tw", "2-tok", "s2")
 
 
 # -- models.rst: when a key is lost -----------------------------------------------------

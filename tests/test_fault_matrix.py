@@ -27,7 +27,6 @@ import pytest
 import requests
 import responses
 from django.contrib.auth import SESSION_KEY
-from django.contrib.auth.models import User
 from django.contrib.messages import get_messages
 from django.core.management import CommandError, call_command
 from django.test import Client
@@ -50,7 +49,7 @@ from django_twitter_oauth.testing.provider import (
     VERIFY_CREDENTIALS,
     twitter_error,
 )
-from tests.utils import SECRET, TOKEN, SignalRecorder, make_token, make_user
+from tests.utils import SECRET, TOKEN, SignalRecorder, make_superuser, make_token, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -653,7 +652,7 @@ def run_admin_action(
     capture: DjangoCaptureOnCommitCallbacks,
     fault: Fault | None = None,
 ) -> tuple[AccessToken, list[str]]:
-    client.force_login(User.objects.create_superuser("admin", "admin@example.com", "pw"))
+    client.force_login(make_superuser())
     token = make_token(make_user("alice"), twitter_user_id=USER_ID, screen_name=SCREEN_NAME)
     fake_twitter.add_access_token(TOKEN, SECRET, user_id=USER_ID, screen_name=SCREEN_NAME)
     faults.inject(row.call, fault or row.fault)

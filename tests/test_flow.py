@@ -7,6 +7,7 @@ import hashlib
 from typing import Any
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
 from django.test import override_settings
@@ -554,7 +555,7 @@ def test_complete_leaves_nothing_when_no_backend_signs_in(fake_twitter: FakeTwit
     ):
         flow.complete(make_request(cookies=cookies), oauth_token, verifier)
     assert not AccessToken.objects.exists()
-    assert not User.objects.exists()
+    assert not get_user_model().objects.exists()
 
 
 # -- sign-up --------------------------------------------------------------------------------
@@ -580,21 +581,23 @@ def test_sign_up_picks_a_unique_username(
     verifier = fake_twitter.approve(oauth_token, screen_name="jack")
     completed = flow.complete(make_request(cookies=cookies), oauth_token, verifier)
     assert completed.signed_up
-    assert completed.user.username == expected
+    assert completed.user.get_username() == expected
     assert not completed.user.has_usable_password()
-    assert User.objects.count() == len(existing) + 1
+    assert get_user_model().objects.count() == len(existing) + 1
 
 
 @override_settings(TWITTER_OAUTH_ALLOW_SIGNUP=True)
 def test_sign_up_fits_the_username_field(
     fake_twitter: FakeTwitter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(User._meta.get_field("username"), "max_length", 5)
+    monkeypatch.setattr(
+        get_user_model()._meta.get_field(get_user_model().USERNAME_FIELD), "max_length", 5
+    )
     make_user("jacks")
     cookies, oauth_token = started()
     verifier = fake_twitter.approve(oauth_token, screen_name="jackson")
     completed = flow.complete(make_request(cookies=cookies), oauth_token, verifier)
-    assert completed.user.username == "jac-2"
+    assert completed.user.get_username() == "jac-2"
 
 
 def test_sign_up_is_off_by_default(fake_twitter: FakeTwitter) -> None:
@@ -602,7 +605,7 @@ def test_sign_up_is_off_by_default(fake_twitter: FakeTwitter) -> None:
     verifier = fake_twitter.approve(oauth_token, screen_name="jack")
     with pytest.raises(SignInRefused, match="No account"):
         flow.complete(make_request(cookies=cookies), oauth_token, verifier)
-    assert not User.objects.exists()
+    assert not get_user_model().objects.exists()
     assert not AccessToken.objects.exists()
 
 

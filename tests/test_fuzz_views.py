@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.core.exceptions import BadRequest, TooManyFieldsSent
 from django.db import connection, models, transaction
@@ -452,7 +453,12 @@ def check(test: str, response: Response, *allowed: int) -> None:
     assert [html.unescape(link) for link in links if not on_site(html.unescape(link))] == []
 
 
-ROW_MODELS: tuple[type[models.Model], ...] = (AccessToken, RequestToken, TokenEvent, User)
+ROW_MODELS: tuple[type[models.Model], ...] = (
+    AccessToken,
+    RequestToken,
+    TokenEvent,
+    get_user_model(),
+)
 # One query for the primary keys of all of them (it runs twice per example); the
 # names are the models' own, not input.
 ROWS_SQL = " UNION ALL ".join(

@@ -68,6 +68,7 @@ from tests.utils import (
     manage_env,
     sandbox_caches,
     summary,
+    this_settings_module,
 )
 from tests.utils import sandbox_provider as sandbox
 
@@ -118,7 +119,7 @@ import time
 
 from django.db.backends.signals import connection_created
 
-from tests.settings import *  # noqa: F403
+from {base} import *  # noqa: F403
 
 {extra}
 
@@ -144,7 +145,7 @@ def hold_settings(directory: Path, extra: str = "") -> tuple[dict[str, str], Pat
     "hold_settings"``), and the file it marks when held."""
     held = directory / "held"
     (directory / "hold_settings.py").write_text(
-        HOLD_SETTINGS.format(extra=extra, held=str(held), guard=GUARD)
+        HOLD_SETTINGS.format(base=this_settings_module(), extra=extra, held=str(held), guard=GUARD)
     )
     return manage_env(pythonpath=str(directory)), held
 
@@ -367,7 +368,7 @@ def test_bulk_revocation_killed_then_rerun(
     deleted was confirmed; the confirmations not yet recorded are redone by the re-run,
     which finds those tokens invalid and records them as revoked."""
     with revocation(live_server, monkeypatch, hold_at=kill_at) as (provider, held, env):
-        with start(*REVOKE, env=env, settings_module="tests.settings") as process:
+        with start(*REVOKE, env=env, settings_module="") as process:
             try:
                 held_at(process, held, kill_at)
                 process.kill()
@@ -394,7 +395,7 @@ def test_bulk_revocation_stopped_by_sigterm_then_rerun(
     exits 1. Nothing is left confirmed but unrecorded: the re-run calls Twitter once per
     token left."""
     with revocation(live_server, monkeypatch, hold_at=kill_at) as (provider, held, env):
-        with start(*REVOKE, env=env, settings_module="tests.settings") as process:
+        with start(*REVOKE, env=env, settings_module="") as process:
             assert process.stdout is not None
             try:
                 held_at(process, held, kill_at)

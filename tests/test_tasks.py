@@ -38,6 +38,7 @@ from django_twitter_oauth.tasks import RevocationIncomplete, enqueue_revocation
 from django_twitter_oauth.testing import FakeTwitter
 from django_twitter_oauth.testing.provider import INVALIDATE_TOKEN, FakeProvider, twitter_error
 from django_twitter_oauth.testing.store import CacheStore
+from tests import utils
 from tests.utils import hold_tokens, redis_connection
 
 REPO = Path(__file__).resolve().parent.parent
@@ -364,7 +365,7 @@ class Worker:
         self.log = logs / f"{name}.log"
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "django", *args, "--settings", "tests.settings"],
+                [sys.executable, "-m", "django", *args, "--settings", utils.this_settings_module()],
                 cwd=REPO,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -401,6 +402,10 @@ def worker_env(live_server: Any, backend: str) -> dict[str, str]:
         "PYTHONUNBUFFERED": "1",
         "TEST_TASKS_BACKEND": backend,
         "DATABASE_URL": database_url(),
+        # tests/settings_second_db.py: the app's own database.
+        "TOKENS_DATABASE_URL": (
+            utils.database_url("tokens") if "tokens" in settings.DATABASES else ""
+        ),
         "TEST_TWITTER_OAUTH_API_URL": f"{live_server.url}/sandbox",
     }
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import pytest
-from django.contrib.auth import SESSION_KEY
+from django.contrib.auth import SESSION_KEY, get_user_model
 from django.contrib.auth.models import AnonymousUser, User
 from django.contrib.sessions.backends.db import SessionStore
 from django.db import connection, connections
@@ -92,9 +92,10 @@ def raw_columns(table: str, columns: str) -> bytes:
         return b"".join(bytes(value) for row in cursor.fetchall() for value in row)
 
 
-def signed_in_user(client: Client) -> int | None:
+def signed_in_user(client: Client) -> Any:
+    """The primary key of the user signed in (of the user model's own type), or None."""
     value = client.session.get(SESSION_KEY)
-    return None if value is None else int(value)
+    return None if value is None else get_user_model()._meta.pk.to_python(value)
 
 
 class Page(Protocol):
@@ -156,8 +157,8 @@ def test_sign_up(client: Client, fake_twitter: FakeTwitter, sent: SignalRecorder
     before = timezone.now()
     response = client.get(fake_twitter.authorize(oauth_token, user_id="42", screen_name="jack"))
     assert (response.status_code, response["Location"]) == (302, "/profile/")
-    user = User.objects.get()
-    assert user.username == "jack"
+    user = get_user_model().objects.get()
+    assert user.get_username() == "jack"
     assert not user.has_usable_password()
     assert user.last_login is not None
     assert user.last_login >= before
@@ -678,7 +679,7 @@ def test_sign_in_of_an_unlinked_account_with_signup_off(
     response = client.get(fake_twitter.authorize(start_token(client), screen_name="jack"))
     assert response.status_code == 403
     assert "No account on this site is connected" in response.content.decode()
-    assert not User.objects.exists()
+    assert not get_user_model().objects.exists()
     assert not AccessToken.objects.exists()
     assert signed_in_user(client) is None
     assert isinstance(sent.only("authorization_failed")["error"], SignInRefused)
@@ -691,7 +692,7 @@ def test_sign_up_with_a_taken_username(client: Client, fake_twitter: FakeTwitter
     assert response.status_code == 302
     user = AccessToken.objects.get().user
     assert user != jack
-    assert user.username == "jack-2"
+    assert user.get_username() == "jack-2"
     assert not user.has_usable_password()
     assert signed_in_user(client) == user.pk
 
@@ -849,7 +850,9 @@ def test_twitter_fault_at_access_token_time(
     assert AccessToken.objects.count() == (0 if staff else 1)
     if not staff:
         assert AccessToken.objects.get().token == TOKEN
-    assert signed_in_user(client) == (User.objects.get(is_staff=True).pk if staff else None)
+    assert signed_in_user(client) == (
+        get_user_model().objects.get(is_staff=True).pk if staff else None
+    )
     assert_no_secrets(response, request_secret, verifier)
 
 

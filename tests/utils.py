@@ -14,10 +14,11 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import redis
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser, User
 from django.contrib.sessions.backends.base import SessionBase
 from django.contrib.sessions.backends.db import SessionStore
-from django.db import connection, models
+from django.db import connection, connections, models
 from django.http import HttpRequest
 from django.test import RequestFactory
 
@@ -35,9 +36,30 @@ TOKEN = "6253282-eWudHldSbIaelX7swmsiHImEL4KinwaGloHANdrY"
 SECRET = "2EEfA6BG5ly3sR3XjE0IBSnlQu4ZrUzPiYTmrkVU"
 
 
-def make_user(username: str = "alice", **extra: Any) -> User:
-    # The test project uses Django's default user model.
-    return User.objects.create_user(username=username, **extra)
+def username_for(name: str) -> str:
+    """What the user model's ``USERNAME_FIELD`` holds for the user called ``name``: the
+    name itself, or ``<name>@example.com`` when that field is an email field (the custom
+    user model of tests/settings_custom_user.py)."""
+    user_model = get_user_model()
+    field = user_model._meta.get_field(user_model.USERNAME_FIELD)
+    return f"{name}@example.com" if isinstance(field, models.EmailField) else name
+
+
+def make_user(name: str = "alice", **extra: Any) -> User:
+    """A user called ``name`` (see :func:`username_for`) of whichever user model the
+    settings use. ``User`` in annotations is the default model mypy checks with."""
+    user_model = get_user_model()
+    return user_model.objects.create_user(
+        **{user_model.USERNAME_FIELD: username_for(name)}, **extra
+    )
+
+
+def make_superuser(name: str = "admin", password: str = "password") -> User:
+    """A superuser called ``name`` of whichever user model the settings use."""
+    user_model = get_user_model()
+    return user_model.objects.create_superuser(
+        **{user_model.USERNAME_FIELD: username_for(name)}, password=password
+    )
 
 
 def make_token(
@@ -143,13 +165,13 @@ class SignalRecorder:
 _SCHEMES = {"sqlite": "sqlite", "postgresql": "postgres"}
 
 
-def database_url() -> str:
+def database_url(alias: str = "default") -> str:
     """DATABASE_URL for the test database (on SQLite a file, see tests/settings.py)."""
-    db = connection.settings_dict
+    db = connections[alias].settings_dict
     auth = ":".join(str(db[key]) for key in ("USER", "PASSWORD") if db[key])
     host = ":".join(str(db[key]) for key in ("HOST", "PORT") if db[key])
     netloc = "@".join(part for part in (auth, host) if part)
-    return f"{_SCHEMES[connection.vendor]}://{netloc}/{db['NAME']}"
+    return f"{_SCHEMES[connections[alias].vendor]}://{netloc}/{db['NAME']}"
 
 
 def sandbox_caches(location: str) -> dict[str, Any]:
@@ -182,21 +204,37 @@ def manage_env(live_server_url: str = "", *, pythonpath: str = "") -> dict[str, 
     return {
         **os.environ,
         "DATABASE_URL": database_url(),
+        # tests/settings_second_db.py: the app's own database.
+        "TOKENS_DATABASE_URL": database_url("tokens") if "tokens" in settings.DATABASES else "",
         "PYTHONPATH": os.pathsep.join(path for path in (str(ROOT), pythonpath) if path),
         "PYTHONUNBUFFERED": "1",
         "TEST_TWITTER_OAUTH_API_URL": f"{live_server_url}/sandbox" if live_server_url else "",
     }
 
 
-def manage_args(*args: str, settings_module: str = "tests.settings") -> list[str]:
-    """The command line of ``manage.py <args>``, as ``python -m django``."""
-    return [sys.executable, "-m", "django", *args, "--settings", settings_module]
+def this_settings_module() -> str:
+    """The settings module of this run, for subprocesses (pytest-django puts it in the
+    environment; ``settings.SETTINGS_MODULE`` is None under ``override_settings``)."""
+    return os.environ["DJANGO_SETTINGS_MODULE"]
+
+
+def manage_args(*args: str, settings_module: str = "") -> list[str]:
+    """The command line of ``manage.py <args>``, as ``python -m django``, with the
+    settings of this run unless ``settings_module`` is given."""
+    return [
+        sys.executable,
+        "-m",
+        "django",
+        *args,
+        "--settings",
+        settings_module or this_settings_module(),
+    ]
 
 
 def manage(
     *args: str,
     env: dict[str, str],
-    settings_module: str = "tests.settings",
+    settings_module: str = "",
     stdin: str = "",
     timeout: float = 60,
 ) -> subprocess.CompletedProcess[str]:
