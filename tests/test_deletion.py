@@ -16,8 +16,6 @@ from django_twitter_oauth.testing import FakeTwitter
 from django_twitter_oauth.testing.provider import INVALIDATE_TOKEN
 from tests.utils import hold_tokens, make_user, remaining
 
-__all__ = ["received"]  # the fixture, shared with test_revocation
-
 Received = dict[str, list[dict[str, Any]]]
 
 

@@ -27,8 +27,6 @@ from django_twitter_oauth.testing import FakeTwitter
 from django_twitter_oauth.testing.provider import INVALIDATE_TOKEN
 from tests.utils import hold_tokens, remaining
 
-__all__ = ["received"]  # the fixture, shared with test_revocation
-
 pytestmark = pytest.mark.django_db(transaction=True)
 
 TOKENS = "tokens"
