@@ -6,13 +6,17 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 from django.conf import settings
+from django.test import Client
 from pytest_django import DjangoDbBlocker
 from pytest_django.live_server_helper import LiveServer
 
 from django_twitter_oauth import signals
+from django_twitter_oauth.client import TwitterClient
 from django_twitter_oauth.models import AccessToken
 from tests.routers import mark_both_databases, use_second_database
+from tests.sandbox_client import SANDBOX, DjangoClientAdapter
 from tests.utils import SignalRecorder, claim_redis_database
 
 # tests.leakcheck: after every test, no secret in any output (see that module).
@@ -88,3 +92,23 @@ def django_db_modify_db_settings(
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     mark_both_databases(items)
+
+
+@pytest.fixture
+def sandbox_state_in_database(settings: Any) -> None:
+    """The sandbox as users run it: its state in the database (the suite's settings
+    keep it in the cache for the tests that serve it to subprocesses)."""
+    del settings.TWITTER_OAUTH_SANDBOX_CACHE
+
+
+@pytest.fixture
+def sandbox_client(client: Client, monkeypatch: pytest.MonkeyPatch) -> TwitterClient:
+    """A TwitterClient whose requests reach the sandbox views in-process."""
+    original = requests.Session.__init__
+
+    def session_init(self: requests.Session) -> None:
+        original(self)
+        self.mount("http://testserver/", DjangoClientAdapter(client))
+
+    monkeypatch.setattr(requests.Session, "__init__", session_init)
+    return TwitterClient(api_url=SANDBOX)

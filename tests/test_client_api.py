@@ -22,7 +22,7 @@ from django_twitter_oauth.exceptions import (
     TwitterRejected,
 )
 from django_twitter_oauth.models import AccessToken, TokenEvent
-from tests.test_client import assert_signed, oauth_params
+from tests.signing import assert_signed, oauth_params
 from tests.utils import SECRET, TOKEN, make_token
 
 API = "https://api.twitter.com"

@@ -20,7 +20,7 @@ from django_twitter_oauth.exceptions import (
     TokenInvalid,
     TwitterRateLimited,
 )
-from tests.test_client import assert_signed, oauth_params
+from tests.signing import assert_signed, oauth_params
 
 API = "https://api.twitter.com"
 ME = f"{API}/2/users/me"

@@ -21,12 +21,11 @@ from tests.utils import (
     NEW,
     OLD,
     ciphertexts,
-    make_token,
-    make_user,
     manage,
     manage_env,
     summary,
     this_settings_module,
+    tokens_to_rotate,
 )
 
 pytestmark = pytest.mark.django_db
@@ -45,20 +44,6 @@ def everything() -> dict[Any, tuple[bytes, ...]]:
 def written_with(key: str, value: bytes) -> bool:
     with override_settings(FERNET_KEYS=[key]):
         return rotation._readable_by(fields.build_fernet(primary_only=True), value)
-
-
-def tokens(count: int, *, start: int = 1) -> list[AccessToken]:
-    user = make_user(f"owner{start}")
-    return [
-        make_token(
-            user,
-            twitter_user_id=str(number),
-            screen_name=f"user{number}",
-            token=f"{number}-rotateTOKEN{number:04d}",
-            secret=f"rotateSECRET{number:04d}",
-        )
-        for number in range(start, start + count)
-    ]
 
 
 def pending(count: int) -> list[RequestToken]:
@@ -95,7 +80,7 @@ def rotate(*args: str) -> Run:
 
 
 def test_rotates_every_row_to_the_first_key_then_finds_them_current() -> None:
-    tokens(3)
+    tokens_to_rotate(3)
     pending(2)
     before_values = plaintexts()
     before = everything()
@@ -118,9 +103,9 @@ def test_rotates_every_row_to_the_first_key_then_finds_them_current() -> None:
 
 
 def test_each_rotated_access_token_gets_an_event() -> None:
-    rotated = tokens(2)
+    rotated = tokens_to_rotate(2)
     with override_settings(FERNET_KEYS=[NEW, OLD]):
-        tokens(1, start=3)  # already under the new key: no event
+        tokens_to_rotate(1, start=3)  # already under the new key: no event
         assert rotate().error is None
     events = TokenEvent.objects.order_by("twitter_user_id")
     assert [(e.twitter_user_id, e.user_id, e.action, e.reason) for e in events] == [
@@ -129,7 +114,7 @@ def test_each_rotated_access_token_gets_an_event() -> None:
 
 
 def test_progress_per_batch_on_stderr() -> None:
-    tokens(5)
+    tokens_to_rotate(5)
     pending(1)
     with override_settings(FERNET_KEYS=[NEW, OLD]):
         run = rotate("--batch-size", "2")
@@ -142,7 +127,7 @@ def test_progress_per_batch_on_stderr() -> None:
 
 
 def test_reads_in_batches_for_constant_memory() -> None:
-    tokens(5)
+    tokens_to_rotate(5)
     with override_settings(FERNET_KEYS=[NEW, OLD]), CaptureQueriesContext(connection) as queries:
         run = rotate("--batch-size", "2")
     assert run.error is None
@@ -160,7 +145,7 @@ def test_reads_in_batches_for_constant_memory() -> None:
 
 @pytest.mark.parametrize("value", ["0", "-1"])
 def test_batch_size_must_be_positive(value: str) -> None:
-    tokens(1)
+    tokens_to_rotate(1)
     before = ciphertexts(AccessToken)
     with override_settings(FERNET_KEYS=[NEW, OLD]):
         run = rotate("--batch-size", value)
@@ -174,9 +159,9 @@ def test_batch_size_must_be_a_number() -> None:
 
 
 def test_unreadable_rows_are_reported_and_never_rewritten() -> None:
-    readable = tokens(2)
+    readable = tokens_to_rotate(2)
     with override_settings(FERNET_KEYS=[LOST]):
-        tokens(1, start=3)
+        tokens_to_rotate(1, start=3)
         RequestToken.objects.create(token_hash="lost", secret="s", flow_key_hash="h" * 64)
     before = ciphertexts(AccessToken)
     lost_request = ciphertexts(RequestToken)
@@ -207,7 +192,7 @@ def test_unreadable_rows_are_reported_and_never_rewritten() -> None:
     ],
 )
 def test_unusable_fernet_keys_are_refused(keys: Any, use_hkdf: bool, error: str) -> None:
-    tokens(1)
+    tokens_to_rotate(1)
     before = ciphertexts(AccessToken)
     with override_settings(FERNET_KEYS=keys, FERNET_USE_HKDF=use_hkdf):
         run = rotate()
@@ -221,7 +206,7 @@ def test_a_row_rewritten_between_read_and_write_keeps_its_new_value(
 ) -> None:
     """Compare-and-set: a re-authorization stores a new token after the batch was read;
     the rotation must not put the old token back."""
-    first, second = tokens(2)
+    first, second = tokens_to_rotate(2)
     original = rotation._readable_by
     rewritten: list[int] = []
 
@@ -251,9 +236,9 @@ def test_as_a_subprocess(tmp_path: Path) -> None:
     (tmp_path / "rotation_settings.py").write_text(
         f"from {this_settings_module()} import *  # noqa: F403\nFERNET_KEYS = [{NEW!r}, {OLD!r}]\n"
     )
-    tokens(3)
+    tokens_to_rotate(3)
     with override_settings(FERNET_KEYS=[LOST]):
-        tokens(1, start=4)
+        tokens_to_rotate(1, start=4)
     before = ciphertexts(AccessToken)
     result = manage(
         "twitter_oauth_rotate_keys",

@@ -7,13 +7,13 @@ from django.test import override_settings
 
 from django_twitter_oauth import rotation
 from django_twitter_oauth.models import AccessToken, RequestToken, TokenEvent
-from tests.test_command_rotate_keys import NEW, OLD, tokens
+from tests.utils import NEW, OLD, tokens_to_rotate
 
 pytestmark = pytest.mark.django_db
 
 
 def test_rotate_keys_without_progress_reports_by_model() -> None:
-    rotated = tokens(3)
+    rotated = tokens_to_rotate(3)
     with override_settings(FERNET_KEYS=[NEW, OLD]):
         results = rotation.rotate_keys(batch_size=2)
         assert results == {
@@ -26,7 +26,7 @@ def test_rotate_keys_without_progress_reports_by_model() -> None:
 
 
 def test_rotate_keys_refuses_unusable_keys_before_touching_anything() -> None:
-    tokens(1)
+    tokens_to_rotate(1)
     with (
         override_settings(FERNET_KEYS=["not a fernet key"], FERNET_USE_HKDF=False),
         pytest.raises(ValueError),

@@ -18,12 +18,8 @@ from django_twitter_oauth.sandbox.models import SandboxState
 from django_twitter_oauth.sandbox.store import MAX_KEY, DatabaseStore, sandbox_store
 from django_twitter_oauth.testing.provider import FakeProvider, Fault
 from django_twitter_oauth.testing.store import CacheStore
-from tests.test_sandbox_views import (  # noqa: F401 (fixtures)
-    _state_in_the_database,
-    sandbox_client,
-)
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox_state_in_database")]
 
 
 def clear_caches() -> None:
@@ -51,7 +47,7 @@ def test_state_survives_a_restart() -> None:
 
 
 def test_sandbox_tokens_survive_a_cleared_cache(
-    sandbox_client: TwitterClient,  # noqa: F811
+    sandbox_client: TwitterClient,
 ) -> None:
     request_token = sandbox_client.fetch_request_token("oob")
     provider = views.provider_for(Client().get("/sandbox/").wsgi_request)

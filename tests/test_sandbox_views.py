@@ -2,8 +2,6 @@ from __future__ import annotations
 
 import re
 import urllib.parse
-from collections.abc import Mapping
-from typing import Any
 
 import pytest
 import requests
@@ -14,82 +12,16 @@ from requests_oauthlib import OAuth1
 from django_twitter_oauth.client import TwitterClient
 from django_twitter_oauth.exceptions import TokenInvalid, TwitterRejected
 from django_twitter_oauth.sandbox.models import SandboxUser
+from tests.sandbox_client import SANDBOX
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox_state_in_database")]
 
-SANDBOX = "http://testserver/sandbox"
 CALLBACK = "http://testserver/twitter/callback/"
 
 
 @pytest.fixture(autouse=True)
 def _empty_cache() -> None:
     cache.clear()
-
-
-@pytest.fixture(autouse=True)
-def _state_in_the_database(settings: Any) -> None:
-    """The sandbox as users run it: its state in the database (the suite's settings
-    keep it in the cache for the tests that serve it to subprocesses)."""
-    del settings.TWITTER_OAUTH_SANDBOX_CACHE
-
-
-def text(value: object) -> str:
-    """requests-oauthlib sets the Authorization header as bytes."""
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-class DjangoClientAdapter(requests.adapters.BaseAdapter):
-    """Sends TwitterClient's HTTP calls to the sandbox through Django's test client."""
-
-    def __init__(self, client: Client) -> None:
-        super().__init__()
-        self.client = client
-
-    def send(
-        self,
-        request: requests.PreparedRequest,
-        stream: bool = False,
-        timeout: float | tuple[float, float] | tuple[float, None] | None = None,
-        verify: bool | str = True,
-        cert: bytes | str | tuple[bytes | str, bytes | str] | None = None,
-        proxies: Mapping[str, str] | None = None,
-    ) -> requests.Response:
-        url = urllib.parse.urlsplit(request.url or "")
-        headers = {
-            name: text(value)
-            for name, value in request.headers.items()
-            if name.lower() not in ("content-type", "content-length")
-        }
-        answer = self.client.generic(
-            request.method or "GET",
-            f"{url.path}?{url.query}" if url.query else url.path,
-            data=request.body or b"",
-            content_type=text(request.headers.get("Content-Type", "")),
-            headers=headers,
-        )
-        response = requests.Response()
-        response.status_code = answer.status_code
-        response._content = answer.content
-        response.headers.update(dict(answer.headers))
-        response.request = request
-        response.url = request.url or ""
-        return response
-
-    def close(self) -> None:
-        pass
-
-
-@pytest.fixture
-def sandbox_client(client: Client, monkeypatch: pytest.MonkeyPatch) -> TwitterClient:
-    """A TwitterClient whose requests reach the sandbox views in-process."""
-    original = requests.Session.__init__
-
-    def session_init(self: requests.Session) -> None:
-        original(self)
-        self.mount("http://testserver/", DjangoClientAdapter(client))
-
-    monkeypatch.setattr(requests.Session, "__init__", session_init)
-    return TwitterClient(api_url=SANDBOX)
 
 
 def csrf_token(html: str) -> str:

@@ -44,13 +44,13 @@ def test_default_signup_makes_the_username_unique() -> None:
 
 def test_default_signup_fills_the_email_field() -> None:
     user = default_signup(None, JACK, "jack@example.com")
-    assert (user.get_username(), user.email) == ("jack", "jack@example.com")
+    assert (user.get_username(), getattr(user, "email", None)) == ("jack", "jack@example.com")
 
 
 def test_a_user_model_without_an_email_field(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(User, "EMAIL_FIELD", "no_such_field")
     user = default_signup(None, JACK, "jack@example.com")
-    assert (user.get_username(), user.email) == ("jack", "")
+    assert (user.get_username(), getattr(user, "email", None)) == ("jack", "")
 
 
 @pytest.fixture

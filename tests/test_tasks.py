@@ -413,12 +413,14 @@ def worker_env(live_server: Any, backend: str) -> dict[str, str]:
 def sandbox(live_server: Any) -> FakeProvider:
     """The sandbox served by the live server, seen from here: the live server's
     thread shares this process's local-memory cache, where the sandbox keeps its state."""
-    caches[app_settings.SANDBOX_CACHE].clear()
+    alias = app_settings.SANDBOX_CACHE
+    assert alias is not None  # tests/settings.py keeps the sandbox in the cache
+    caches[alias].clear()
     return FakeProvider(
         settings.TWITTER_OAUTH_CONSUMER_KEY,
         settings.TWITTER_OAUTH_CONSUMER_SECRET,
         api_url=f"{live_server.url}/sandbox",
-        store=CacheStore(app_settings.SANDBOX_CACHE),
+        store=CacheStore(alias),
     )
 
 

@@ -406,3 +406,18 @@ def claim_redis_database(
 def remaining() -> set[str]:
     """The Twitter user ids of the access tokens still stored."""
     return set(AccessToken.objects.values_list("twitter_user_id", flat=True))
+
+
+def tokens_to_rotate(count: int, *, start: int = 1) -> list[AccessToken]:
+    """``count`` stored tokens of one new user, with recognisable credentials."""
+    user = make_user(f"owner{start}")
+    return [
+        make_token(
+            user,
+            twitter_user_id=str(number),
+            screen_name=f"user{number}",
+            token=f"{number}-rotateTOKEN{number:04d}",
+            secret=f"rotateSECRET{number:04d}",
+        )
+        for number in range(start, start + count)
+    ]
