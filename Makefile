@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: axe test test-fast test-sqlite test-postgres test-custom-user test-second-db lint typecheck security docs build bench bench-load clean help demo
+.PHONY: axe messages translations-check test test-fast test-sqlite test-postgres test-custom-user test-second-db lint typecheck security docs build bench bench-load clean help demo
 
 help:
 	@echo "make demo           serve the example site on http://127.0.0.1:8000"
@@ -22,6 +22,8 @@ help:
 	@echo "make test-second-db    the suite with the app's tables in a second PostgreSQL"
 	@echo "                       database, reached as another role"
 	@echo "make axe            install axe-core (npm) for the browser tests' accessibility checks"
+	@echo "make messages       update the translation catalogs (django_twitter_oauth/locale) and compile them"
+	@echo "make translations-check  fail if a message is untranslated or fuzzy, or a .po/.mo is stale"
 	@echo "make lint           ruff check and ruff format --check"
 	@echo "make typecheck      mypy --strict with the django-stubs plugin"
 	@echo "make security       bandit, pip-audit and check --deploy of the example's production settings"
@@ -93,6 +95,16 @@ test-custom-user: $(BIN)/.installed-test
 
 test-second-db: $(BIN)/.installed-test
 	$(SHAPE_SECOND_DB) $(BIN)/python -m pytest --cov-fail-under=0 $(PYTEST_ARGS)
+
+# The translation catalogs (GNU gettext needed: Debian's `gettext`). The options are also
+# in .ci/check_translations.py, which fails on an untranslated, fuzzy or stale message.
+messages: $(BIN)/.installed-test
+	cd django_twitter_oauth && ../$(BIN)/python -m django makemessages --add-location=file \
+		--no-obsolete --all
+	cd django_twitter_oauth && ../$(BIN)/python -m django compilemessages
+
+translations-check: $(BIN)/.installed-test
+	$(BIN)/python .ci/check_translations.py
 
 lint: $(BIN)/.installed-dev
 	$(BIN)/ruff check .

@@ -1,8 +1,8 @@
 """Check built distributions: twine's metadata check, and the wheel's contents.
 
 Usage: python .ci/check_wheel.py DIST_DIR
-Fails unless the wheel ships the migrations, templates and py.typed a reusable
-Django app needs at run time, and leaves the tests and the example project out.
+Fails unless the wheel ships the migrations, templates, compiled translations and
+py.typed a reusable Django app needs at run time, and leaves the tests and the example project out.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ REQUIRED = {
     "sandbox migrations": "django_twitter_oauth/sandbox/migrations/0001_initial.py",
     "sandbox templates": "django_twitter_oauth/sandbox/templates/twitter_oauth_sandbox/",
     "py.typed": "django_twitter_oauth/py.typed",
+    "German catalog": "django_twitter_oauth/locale/de/LC_MESSAGES/django.po",
+    "compiled German translation": "django_twitter_oauth/locale/de/LC_MESSAGES/django.mo",
 }
 FORBIDDEN = ("tests/", "example_project/", "docs/")
 
@@ -50,7 +52,9 @@ def main(dist: Path) -> int:
         if problems:
             status = 1
         else:
-            print(f"{wheel.name}: migrations, templates and py.typed present; no tests")
+            print(
+                f"{wheel.name}: migrations, templates, translations and py.typed present; no tests"
+            )
     return status
 
 

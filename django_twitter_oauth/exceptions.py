@@ -7,6 +7,12 @@ shown to staff, written to logs and may end up in tracebacks.
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
+
+from django.utils.translation import gettext_lazy as _
+
+if TYPE_CHECKING:
+    from django.utils.functional import _StrPromise
 
 __all__ = [
     "AccessTierError",
@@ -138,33 +144,38 @@ class MalformedResponse(TwitterError):
 class AuthorizationError(TwitterOAuthError):
     """The authorization cannot be completed; ``status_code`` is the page's HTTP status.
 
-    The message is safe to show to the visitor.
+    The message is safe to show to the visitor. Messages are lazy translations:
+    ``str(exc)`` gives them in the language active when it is called.
     """
 
     status_code = 400
-    default_message = "The authorization could not be completed."
+    default_message: str | _StrPromise = _("The authorization could not be completed.")
 
-    def __init__(self, message: str = "") -> None:
-        super().__init__(message or self.default_message)
+    def __init__(self, message: str | _StrPromise = "") -> None:
+        # A lazy message is kept lazy (not evaluated here): translated when shown.
+        empty = isinstance(message, str) and not message
+        super().__init__(self.default_message if empty else message)
 
 
 class InvalidCallback(AuthorizationError):
     """Missing or malformed parameters (``oauth_token``, ``oauth_verifier``, PIN)."""
 
-    default_message = "The link back from Twitter is missing parameters or is malformed."
+    default_message = _("The link back from Twitter is missing parameters or is malformed.")
 
 
 class UnknownRequestToken(AuthorizationError):
     """No pending authorization has this request token, or it was already used."""
 
-    default_message = "This authorization is unknown or was already completed. Please start again."
+    default_message = _(
+        "This authorization is unknown or was already completed. Please start again."
+    )
 
 
 class ForeignRequestToken(AuthorizationError):
     """The request token was issued to another browser (or another signed-in user)."""
 
     status_code = 403
-    default_message = (
+    default_message = _(
         "This authorization was started in another browser or by another account. "
         "Please start again here."
     )
@@ -174,14 +185,16 @@ class ExpiredRequestToken(AuthorizationError):
     """The pending authorization is older than TWITTER_OAUTH_REQUEST_TOKEN_TTL."""
 
     status_code = 410
-    default_message = "This authorization took too long and has expired. Please start again."
+    default_message = _("This authorization took too long and has expired. Please start again.")
 
 
 class AccountConflict(AuthorizationError):
     """Connect mode: the Twitter account is already linked to another user."""
 
     status_code = 409
-    default_message = "This Twitter account is already connected to another account on this site."
+    default_message = _(
+        "This Twitter account is already connected to another account on this site."
+    )
 
 
 class SignInRefused(AuthorizationError):
@@ -189,14 +202,14 @@ class SignInRefused(AuthorizationError):
     sign-in with Twitter is disabled, or the linked user may not sign in."""
 
     status_code = 403
-    default_message = "No account on this site is connected to this Twitter account."
+    default_message = _("No account on this site is connected to this Twitter account.")
 
 
 class UnknownAccount(AuthorizationError):
     """Disconnect: the signed-in user has no token for that Twitter account."""
 
     status_code = 404
-    default_message = "This Twitter account is not connected to your account."
+    default_message = _("This Twitter account is not connected to your account.")
 
 
 class AmbiguousAccount(AuthorizationError):
@@ -204,7 +217,7 @@ class AmbiguousAccount(AuthorizationError):
     say which (``twitter_user_id``)."""
 
     status_code = 400
-    default_message = (
+    default_message = _(
         "Several Twitter accounts are connected to your account. "
         "Please choose the one to disconnect."
     )

@@ -35,6 +35,7 @@ from django.utils import timezone
 from django.utils.encoding import iri_to_uri
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
 
 from django_twitter_oauth import revocation, signals
@@ -97,10 +98,11 @@ MAX_NEXT_URL = 2048
 #: A Twitter handle, as forwarded to Twitter's ``screen_name`` (legacy names reach 50).
 SCREEN_NAME = re.compile(r"[A-Za-z0-9_]{1,50}")
 
-SIGN_IN_OFF = "Sign in to this site first, then connect your Twitter account."
-BAD_ACCESS_TYPE = 'The access type must be "read" or "write".'
-BAD_SCREEN_NAME = "The screen name is not a Twitter handle."
-REVOKED_MEANWHILE = (
+# Visitor-facing (lazy: translated when the error page shows them).
+SIGN_IN_OFF = _("Sign in to this site first, then connect your Twitter account.")
+BAD_ACCESS_TYPE = _('The access type must be "read" or "write".')
+BAD_SCREEN_NAME = _("The screen name is not a Twitter handle.")
+REVOKED_MEANWHILE = _(
     "Access to this Twitter account was revoked while the authorization completed. "
     "Please start again."
 )
@@ -550,7 +552,7 @@ def _store(
         elif existing is not None:
             owner = existing.user
             if not owner.is_active:
-                raise SignInRefused("The account connected to this Twitter account is disabled.")
+                raise SignInRefused(_("The account connected to this Twitter account is disabled."))
         elif app_settings.ALLOW_SIGNUP:
             owner = _sign_up(request, TwitterIdentity(twitter_user_id, screen_name), email)
             signed_up = True
@@ -589,7 +591,7 @@ def _store(
                     "AUTHENTICATION_BACKENDS?",
                     "django_twitter_oauth.backends.TwitterBackend",
                 )
-                raise SignInRefused("Signing in with Twitter is not available for this account.")
+                raise SignInRefused(_("Signing in with Twitter is not available for this account."))
         return Completed(
             token=access_token,
             user=owner,

@@ -73,11 +73,11 @@ def default_signup(
                 "(the Twitter app needs the 'Request email from users' permission) or "
                 "TWITTER_OAUTH_SIGNUP to a sign-up of your own."
             )
-            raise SignInRefused(str(NO_EMAIL))
+            raise SignInRefused(NO_EMAIL)
         if user_model._default_manager.filter(**{f"{email_field}__iexact": email}).exists():
             # Never link to an existing account by email: Twitter's address proves
             # nothing about who holds that account here.
-            raise SignInRefused(str(EMAIL_TAKEN))
+            raise SignInRefused(EMAIL_TAKEN)
         values[username_field] = email
     else:
         values[username_field] = _unique_username(user_model, identity.screen_name)

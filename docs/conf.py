@@ -127,6 +127,8 @@ nitpick_ignore = [
     ("py:class", "FakeValidator"),
     # Django documents the base user class in prose (customizing authentication).
     ("py:class", "django.contrib.auth.base_user.AbstractBaseUser"),
+    # django-stubs' name for what gettext_lazy returns (a lazy translation).
+    ("py:class", "_StrPromise"),
 ]
 
 html_theme = "furo"
