@@ -163,7 +163,9 @@ def test_a_dripping_host_is_cut_at_the_deadline(head: bytes, pooled: bool) -> No
             client.invalidate_token(TOKEN, SECRET)
         elapsed = time.monotonic() - started
 
-    assert elapsed < 2.0
+    # The host drips for ever: only the deadline (1 s) ends the call. The margin is for a
+    # loaded machine (two cores shared by the whole suite), not for the code.
+    assert elapsed < 4.0
     assert str(info.value) == (
         "Twitter did not answer 1.1/oauth/invalidate_token within 1.0 seconds "
         "(TWITTER_OAUTH_TIMEOUT bounds the whole call)."
@@ -197,7 +199,7 @@ def test_a_huge_body_is_refused_unread(headers: bytes, chunked: bool) -> None:
         "it was not read."
     )
     assert info.value.status_code == 200
-    assert elapsed < 2.0
+    assert elapsed < 4.0  # a margin for a loaded machine; ``sent`` is the real measure
     # The socket buffers hold a few MiB at most: nowhere near the 200 MiB on offer.
     assert sent < 32 * 2**20
 
