@@ -30,7 +30,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, router, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.urls import reverse
+from django.urls import URLResolver, get_resolver, get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
 from django.utils.encoding import iri_to_uri
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -195,8 +195,18 @@ def _flow_key_hash(request: HttpRequest) -> str:
 def cookie_path() -> str:
     """The app's URL prefix (``/twitter/`` for ``path("twitter/", include(...))``): the
     flow cookie goes only to the app's own views."""
+    # Worked out once per URL resolver and script prefix, not at every begin: Django
+    # builds a new resolver whenever its URL caches are cleared (a ROOT_URLCONF change).
+    return _cookie_path(get_resolver(get_urlconf()), get_script_prefix())
+
+
+@functools.lru_cache(maxsize=16)
+def _cookie_path(resolver: URLResolver, script_prefix: str) -> str:
+    # reverse() prefixes the script prefix (the key) and finds the same resolver (its
+    # urlconf may be a module, which the stubs' ``str | None`` leaves out).
+    urlconf: Any = resolver.urlconf_name
     prefix = os.path.commonprefix(
-        [reverse(f"twitter_oauth:{name}") for name in ("begin", "callback", "pin")]
+        [reverse(f"twitter_oauth:{name}", urlconf=urlconf) for name in ("begin", "callback", "pin")]
     )
     return prefix[: prefix.rfind("/") + 1]
 

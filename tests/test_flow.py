@@ -12,6 +12,7 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
+from django.urls import include, path, set_script_prefix
 from django.utils import timezone
 
 from django_twitter_oauth import flow, signals
@@ -725,3 +726,23 @@ def test_the_flow_asks_the_router(
     flow.complete(make_request(User.objects.get(), cookies=cookies), oauth_token, verifier)
     assert {"accesstoken", "requesttoken"} <= set(RecordingRouter.asked)
     assert usings == [("atomic", "default"), ("on_commit", "default")]
+
+
+# -- the flow cookie's path ------------------------------------------------------------------
+
+# A URLconf (this module, through ROOT_URLCONF) mounting the app elsewhere.
+urlpatterns = [path("auth/x/", include("django_twitter_oauth.urls"))]
+
+
+def test_cookie_path_follows_the_urlconf_and_the_script_prefix() -> None:
+    # Worked out once per resolver and script prefix, yet never stale: another
+    # ROOT_URLCONF or a request under another script prefix gets its own path.
+    assert flow.cookie_path() == "/twitter/"
+    with override_settings(ROOT_URLCONF=__name__):
+        assert flow.cookie_path() == "/auth/x/"
+    set_script_prefix("/site/")
+    try:
+        assert flow.cookie_path() == "/site/twitter/"
+    finally:
+        set_script_prefix("/")
+    assert flow.cookie_path() == "/twitter/"
