@@ -399,12 +399,13 @@ def verify(
     max_wait: float | None = None,
     backoff: tuple[float, ...] | None = None,
 ) -> VerifyReport:
-    """Ask Twitter about each token (:meth:`TwitterClient.identify`, through
+    """Ask Twitter about each token
+    (:meth:`~django_twitter_oauth.client.TwitterClient.identify`, through
     TWITTER_OAUTH_VERIFY_ENDPOINT): update ``verified_at``, ``screen_name`` and, when the
     answer says it (v1.1's ``x-access-level``), ``access_level`` of the valid ones;
     report (and record) the invalid ones, which are left in place for staff to discard.
     Retries and rate limits as in :func:`revoke`: a token a 429 left unchecked is a
-    failure with :data:`VERIFY_RATE_LIMITED`, never invalid; one the tier refuses
+    failure with ``VERIFY_RATE_LIMITED`` as its reason, never invalid; one the tier refuses
     (AccessTierError, 453) a failure whose reason names the endpoint."""
     _check_workers(workers)
     twitter = TwitterClient()
