@@ -40,7 +40,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from django_twitter_oauth import revocation, signals
 from django_twitter_oauth.client import TwitterClient
-from django_twitter_oauth.conf import ACCESS_TYPES, OOB, app_settings, granted_level
+from django_twitter_oauth.conf import ACCESS_TYPES, OOB, VERIFY_V1, app_settings, granted_level
 from django_twitter_oauth.exceptions import (
     AccountConflict,
     AmbiguousAccount,
@@ -475,16 +475,25 @@ def _exchange(
         result.screen_name,
         result.access_level,
     )
-    if not (twitter_user_id and screen_name and access_level):
-        credentials = twitter.verify_credentials(result.token, result.secret)
-        twitter_user_id, screen_name = credentials.user_id, credentials.screen_name
+    # The address Twitter gives with TWITTER_OAUTH_REQUEST_EMAIL, for the sign-up and
+    # the signal only: never stored by this app, never logged.
+    email: str | None = None
+    request_email = app_settings.REQUEST_EMAIL
+    # Only v1.1's answer says the access level (x-access-level): 2/users/me is not asked
+    # for it (on X's Free tier each call counts against 25 per user per 24 hours).
+    level_known = access_level or twitter.verify_endpoint != VERIFY_V1
+    if request_email or not (twitter_user_id and screen_name and level_known):
+        # One identifying call per authorization, through TWITTER_OAUTH_VERIFY_ENDPOINT
+        # (2/users/me by default, on every tier); with the email asked for, the client
+        # falls back to 2/users/me when the tier lacks v1.1 and logs why none came.
+        credentials = twitter.identify(result.token, result.secret, include_email=request_email)
+        twitter_user_id = twitter_user_id or credentials.user_id
+        screen_name = screen_name or credentials.screen_name
         access_level = access_level or credentials.access_level
+        email = credentials.email
     # Twitter sends x-access-level on every OAuth answer; should it not, assume what it
     # grants for this app's permission and the requested access type.
     access_level = access_level or granted_level(app_settings.APP_PERMISSION, access_type)
-    # The address Twitter gives with TWITTER_OAUTH_REQUEST_EMAIL (None until the
-    # identifying call asks for it): for the sign-up and the signal.
-    email: str | None = None
 
     def store() -> Completed:
         # Not a functools.partial: its repr() would show the token and the secret.
@@ -630,9 +639,13 @@ def _revoked_since(twitter_user_id: str, asked_at: dt.datetime) -> bool:
 
 @sensitive_variables()
 def _honoured(token: str, secret: str) -> bool:
-    """Whether Twitter still accepts the token."""
+    """Whether Twitter still accepts the token, asked through
+    TWITTER_OAUTH_VERIFY_ENDPOINT. Only TokenInvalid means no. Any other error (the
+    tier lacks the endpoint: AccessTierError; a rate limit; Twitter down) means this
+    cannot be told: it propagates, so nothing is stored and the page says what went
+    wrong (the site's configuration, or try again), never that access was revoked."""
     try:
-        TwitterClient().verify_credentials(token, secret)
+        TwitterClient().identify(token, secret)
     except TokenInvalid:
         return False
     return True

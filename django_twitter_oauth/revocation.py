@@ -74,6 +74,10 @@ CHANGED_MEANWHILE = (
     "changed (re-authorized?) while being revoked; run again to revoke its new token"
 )
 
+#: The reason :func:`verify` reports for a token left unchecked by Twitter's rate limit
+#: (2/users/me allows 25 calls per user per 24 hours on X's Free tier): not invalid.
+VERIFY_RATE_LIMITED = "rate-limited by Twitter, not checked; try again later"
+
 #: The reason reported for a token to discard whose row changed since it was read.
 DISCARD_CHANGED_MEANWHILE = "changed (re-authorized?) since it was selected; kept"
 
@@ -395,9 +399,14 @@ def verify(
     max_wait: float | None = None,
     backoff: tuple[float, ...] | None = None,
 ) -> VerifyReport:
-    """Ask Twitter about each token: update ``verified_at``, ``access_level`` and
-    ``screen_name`` of the valid ones; report (and record) the invalid ones, which are
-    left in place for staff to discard. Retries and rate limits as in :func:`revoke`."""
+    """Ask Twitter about each token
+    (:meth:`~django_twitter_oauth.client.TwitterClient.identify`, through
+    TWITTER_OAUTH_VERIFY_ENDPOINT): update ``verified_at``, ``screen_name`` and, when the
+    answer says it (v1.1's ``x-access-level``), ``access_level`` of the valid ones;
+    report (and record) the invalid ones, which are left in place for staff to discard.
+    Retries and rate limits as in :func:`revoke`: a token a 429 left unchecked is a
+    failure with ``VERIFY_RATE_LIMITED`` as its reason, never invalid; one the tier refuses
+    (AccessTierError, 453) a failure whose reason names the endpoint."""
     _check_workers(workers)
     twitter = TwitterClient()
     gate = _gate(max_wait, threading.Event())
@@ -408,7 +417,7 @@ def verify(
         key, secret = _credentials(token)
 
         def job() -> None:
-            answers[token.pk] = twitter.verify_credentials(key, secret)
+            answers[token.pk] = twitter.identify(key, secret)
 
         return job
 
@@ -439,7 +448,7 @@ def verify(
                 token, TokenEvent.Action.FOUND_INVALID, actor=actor, reason="verify"
             ).save()
         else:
-            report.failed.append(_failure(token, why or "not attempted: Twitter's rate limit"))
+            report.failed.append(_failure(token, why or VERIFY_RATE_LIMITED))
     return report
 
 

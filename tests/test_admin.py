@@ -17,7 +17,7 @@ from django_twitter_oauth.models import AccessToken, RequestToken, TokenEvent
 from django_twitter_oauth.testing import FakeTwitter
 from django_twitter_oauth.testing.provider import (
     INVALIDATE_TOKEN,
-    VERIFY_CREDENTIALS,
+    USERS_ME,
     twitter_error,
 )
 from tests.utils import credentials, held, hold_tokens, make_superuser, make_user, secrets_of
@@ -543,7 +543,7 @@ def test_verify_selected_updates_valid_tokens(client: Client, fake_twitter: Fake
     assert response.status_code == 302
     assert messages_of(response) == [("success", "2 tokens verified.")]
     assert AccessToken.objects.filter(verified_at__isnull=False).count() == 2
-    assert fake_twitter.count(VERIFY_CREDENTIALS) == 2
+    assert fake_twitter.count(USERS_ME) == 2
     assert log_entries() == [
         (user.pk, str(tokens[0].pk), CHANGE, "Verified at Twitter."),
         (user.pk, str(tokens[1].pk), CHANGE, "Verified at Twitter."),
@@ -616,7 +616,7 @@ def test_verify_selected_reports_failures(
 ) -> None:
     monkeypatch.setattr(revocation, "RETRY_BACKOFF", (0,))
     token = held(fake_twitter, 1)[0]
-    fake_twitter.fail(VERIFY_CREDENTIALS, status=503, times=2)
+    fake_twitter.fail(USERS_ME, status=503, times=2)
     response = act(logged_in(client, superuser()), "verify_selected", [token])
     [(level, text)] = messages_of(response)
     assert level == "error"

@@ -38,7 +38,7 @@ from django_twitter_oauth.testing import FakeTwitter
 from django_twitter_oauth.testing.provider import (
     ACCESS_TOKEN,
     INVALIDATE_TOKEN,
-    VERIFY_CREDENTIALS,
+    USERS_ME,
 )
 from tests.utils import (
     SignalRecorder,
@@ -311,7 +311,7 @@ def race_reauthorization(
         request = make_request(alice, cookies=browser(begun.flow_key))
         verifier = fake_twitter.approve(oauth_token, user_id=account, screen_name="again")
         interleaving = state["interleaving"] = Interleaving(*order)
-        verified_before = fake_twitter.count(VERIFY_CREDENTIALS)
+        verified_before = fake_twitter.count(USERS_ME)
 
         def selection() -> Iterator[AccessToken]:
             # The revocation command's own reading of its selection.
@@ -336,7 +336,7 @@ def race_reauthorization(
             revoked_events=TokenEvent.objects.filter(
                 twitter_user_id=account, action="revoked"
             ).count(),
-            asked_again=fake_twitter.count(VERIFY_CREDENTIALS) - verified_before,
+            asked_again=fake_twitter.count(USERS_ME) - verified_before,
         )
 
     return race

@@ -386,27 +386,47 @@ def test_complete_pin_falls_back_on_its_access_type_for_older_rows() -> None:
     assert AccessToken.objects.get().access_level == "read"
 
 
+V1 = "1.1/account/verify_credentials.json"
+
+
 @pytest.mark.parametrize(
-    ("fake_options", "access_type", "expected_level"),
+    ("fake_options", "access_type", "expected_level", "endpoint", "asked"),
     [
-        ({"include_user_in_access_token": False}, None, "read-write"),
-        ({"send_access_level": False}, None, "read-write"),
-        ({"send_access_level": False}, "read", "read"),
-        ({"include_user_in_access_token": False, "send_access_level": False}, None, "read-write"),
+        ({"include_user_in_access_token": False}, None, "read-write", "2/users/me", 1),
+        ({"include_user_in_access_token": False}, None, "read-write", V1, 1),
+        # 2/users/me does not say the access level: not asked for it alone.
+        ({"send_access_level": False}, None, "read-write", "2/users/me", 0),
+        ({"send_access_level": False}, "read", "read", "2/users/me", 0),
+        ({"send_access_level": False}, None, "read-write", V1, 1),
+        ({"send_access_level": False}, "read", "read", V1, 1),
+        (
+            {"include_user_in_access_token": False, "send_access_level": False},
+            None,
+            "read-write",
+            "2/users/me",
+            1,
+        ),
     ],
 )
-def test_complete_asks_verify_credentials_once_when_the_answer_lacks_something(
-    fake_options: dict[str, Any], access_type: str | None, expected_level: str
+def test_complete_asks_who_the_token_is_once_when_the_answer_lacks_something(
+    fake_options: dict[str, Any],
+    access_type: str | None,
+    expected_level: str,
+    endpoint: str,
+    asked: int,
 ) -> None:
     alice = make_user()
     with (
-        override_settings(TWITTER_OAUTH_ACCESS_TYPE=access_type),
+        override_settings(
+            TWITTER_OAUTH_ACCESS_TYPE=access_type, TWITTER_OAUTH_VERIFY_ENDPOINT=endpoint
+        ),
         FakeTwitter(**fake_options) as fake,
     ):
         cookies, oauth_token = started(alice)
         verifier = fake.approve(oauth_token, user_id="42", screen_name="jack")
         flow.complete(make_request(alice, cookies=cookies), oauth_token, verifier)
-    assert fake.count("1.1/account/verify_credentials.json") == 1
+    assert fake.count(endpoint) == asked
+    assert sum(fake.counts[name] for name in ("2/users/me", V1)) == asked
     token = AccessToken.objects.get()
     assert (token.twitter_user_id, token.screen_name, token.access_level) == (
         "42",
@@ -415,23 +435,23 @@ def test_complete_asks_verify_credentials_once_when_the_answer_lacks_something(
     )
 
 
-def test_complete_skips_verify_credentials_when_the_answer_has_everything(
+def test_complete_skips_identifying_when_the_answer_has_everything(
     fake_twitter: FakeTwitter,
 ) -> None:
     alice = make_user()
     cookies, oauth_token = started(alice)
     verifier = fake_twitter.approve(oauth_token, access_level="read")
     flow.complete(make_request(alice, cookies=cookies), oauth_token, verifier)
-    assert fake_twitter.count("1.1/account/verify_credentials.json") == 0
+    assert fake_twitter.count("2/users/me") == 0
     assert AccessToken.objects.get().access_level == "read"
 
 
-def test_complete_fails_cleanly_when_verify_credentials_fails() -> None:
+def test_complete_fails_cleanly_when_identifying_fails() -> None:
     alice = make_user()
     with FakeTwitter(include_user_in_access_token=False) as fake:
         cookies, oauth_token = started(alice)
         verifier = fake.approve(oauth_token)
-        fake.fail("1.1/account/verify_credentials.json", status=503)
+        fake.fail("2/users/me", status=503)
         with pytest.raises(TwitterUnavailable):
             flow.complete(make_request(alice, cookies=cookies), oauth_token, verifier)
     assert not AccessToken.objects.exists()

@@ -11,7 +11,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import connection
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
-from pytest_django import DjangoCaptureOnCommitCallbacks
+from pytest_django import DjangoCaptureOnCommitCallbacks, Settings
 
 from django_twitter_oauth import _pool, revocation, signals
 from django_twitter_oauth.client import TwitterClient
@@ -21,6 +21,7 @@ from django_twitter_oauth.revocation import Failure, Report
 from django_twitter_oauth.testing import FakeTwitter
 from django_twitter_oauth.testing.provider import (
     INVALIDATE_TOKEN,
+    USERS_ME,
     VERIFY_CREDENTIALS,
     twitter_error,
 )
@@ -640,7 +641,9 @@ def test_anonymous_actor_is_recorded_as_none() -> None:
 # -- verify -------------------------------------------------------------------------------
 
 
-def test_verify_updates_valid_tokens(fake_twitter: FakeTwitter) -> None:
+def test_verify_updates_valid_tokens(fake_twitter: FakeTwitter, settings: Settings) -> None:
+    # v1.1's answer carries x-access-level; the default 2/users/me's does not (test_tiers).
+    settings.TWITTER_OAUTH_VERIFY_ENDPOINT = VERIFY_CREDENTIALS
     token = held(None, 1, access_level="read-write")[0]
     key, secret = credentials(1)
     fake_twitter.add_access_token(
@@ -691,9 +694,9 @@ def test_verify_reports_and_records_invalid_tokens(fake_twitter: FakeTwitter) ->
 
 def test_verify_reports_failures(fake_twitter: FakeTwitter, clock: FakeClock) -> None:
     tokens = held(fake_twitter, 4)
-    fake_twitter.fail(VERIFY_CREDENTIALS, status=403, body=NOT_PERMITTED)
-    fake_twitter.fail(VERIFY_CREDENTIALS, status=502, times=2)
-    fake_twitter.rate_limit(VERIFY_CREDENTIALS, reset_in=600)
+    fake_twitter.fail(USERS_ME, status=403, body=NOT_PERMITTED)
+    fake_twitter.fail(USERS_ME, status=502, times=2)
+    fake_twitter.rate_limit(USERS_ME, reset_in=600)
     report = revocation.verify(tokens, workers=1, max_wait=10, backoff=(0.5,))
     assert report.valid == 0
     assert report.invalid == []
@@ -701,9 +704,9 @@ def test_verify_reports_failures(fake_twitter: FakeTwitter, clock: FakeClock) ->
     assert [failure.token_id for failure in report.failed] == [t.pk for t in tokens]
     assert "HTTP 403" in reasons[0]
     assert "HTTP 502" in reasons[1]
-    assert reasons[2:] == ["not attempted: Twitter's rate limit"] * 2
+    assert reasons[2:] == [revocation.VERIFY_RATE_LIMITED] * 2
     assert clock.slept == [0.5]
-    assert fake_twitter.count(VERIFY_CREDENTIALS) == 4
+    assert fake_twitter.count(USERS_ME) == 4
     assert AccessToken.objects.filter(verified_at__isnull=False).count() == 0
     assert not TokenEvent.objects.exists()
 
