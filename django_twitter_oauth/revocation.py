@@ -21,7 +21,6 @@ as workers free up, and the report keeps counts (and the failures).
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -32,6 +31,7 @@ from django.contrib.auth import get_user_model
 from django.db import router, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from django_twitter_oauth import signals
 from django_twitter_oauth._pool import (
@@ -150,6 +150,35 @@ def _gate(max_wait: float | None, stop: threading.Event) -> RateGate:
     return RateGate(app_settings.RATE_LIMIT_MAX_WAIT if max_wait is None else max_wait, stop)
 
 
+def _each(
+    tokens: Iterable[AccessToken],
+    action: Callable[[AccessToken, str, str], None],
+    *,
+    twitter: TwitterClient,
+    workers: int,
+    gate: RateGate,
+    backoff: tuple[float, ...] | None,
+) -> Iterator[tuple[AccessToken, str, str]]:
+    """``action(token, key, secret)`` for each token through the worker pool, with retries
+    and the rate gate: (token, outcome, reason) as they finish. Each token's credentials
+    are read on this thread (a value no key decrypts fails that token alone) and held in a
+    closure, never in an object whose ``repr()`` would show them."""
+
+    @sensitive_variables("key", "secret")
+    def call(token: AccessToken) -> Callable[[], None]:
+        key, secret = _credentials(token)
+        return lambda: action(token, key, secret)
+
+    return in_parallel(
+        tokens,
+        call,
+        client=twitter,
+        workers=workers,
+        gate=gate,
+        backoff=RETRY_BACKOFF if backoff is None else backoff,
+    )
+
+
 def load(tokens: QuerySet[AccessToken]) -> list[AccessToken]:
     """The rows of ``tokens``. Should one hold a value no key in FERNET_KEYS decrypts
     (a lost key), all of them with their credentials deferred instead: :func:`revoke`
@@ -245,16 +274,11 @@ def revoke(
     report = Report()
     confirmed: list[tuple[AccessToken, str]] = []
 
-    def call(token: AccessToken) -> Callable[[], None]:
-        return functools.partial(twitter.invalidate_token, *_credentials(token))
+    def invalidate(token: AccessToken, key: str, secret: str) -> None:
+        twitter.invalidate_token(key, secret)
 
-    results = in_parallel(
-        tokens,
-        call,
-        client=twitter,
-        workers=workers,
-        gate=gate,
-        backoff=RETRY_BACKOFF if backoff is None else backoff,
+    results = _each(
+        tokens, invalidate, twitter=twitter, workers=workers, gate=gate, backoff=backoff
     )
     for token, outcome, why in results:
         if outcome == OK:
@@ -413,22 +437,10 @@ def verify(
     report = VerifyReport()
     answers: dict[int, Credentials] = {}
 
-    def call(token: AccessToken) -> Callable[[], None]:
-        key, secret = _credentials(token)
+    def identify(token: AccessToken, key: str, secret: str) -> None:
+        answers[token.pk] = twitter.identify(key, secret)
 
-        def job() -> None:
-            answers[token.pk] = twitter.identify(key, secret)
-
-        return job
-
-    results = in_parallel(
-        tokens,
-        call,
-        client=twitter,
-        workers=workers,
-        gate=gate,
-        backoff=RETRY_BACKOFF if backoff is None else backoff,
-    )
+    results = _each(tokens, identify, twitter=twitter, workers=workers, gate=gate, backoff=backoff)
     for token, outcome, why in results:
         if outcome == OK:
             credentials = answers.pop(token.pk)
