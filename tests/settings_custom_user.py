@@ -10,3 +10,6 @@ from tests.settings import INSTALLED_APPS
 
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.custom_user"]
 AUTH_USER_MODEL = "custom_user.EmailUser"
+# What a site with this model does for sign-up without an email from Twitter (the
+# built-in refuses then): tests/custom_user/signup.py.
+TWITTER_OAUTH_SIGNUP = "tests.custom_user.signup.signup"

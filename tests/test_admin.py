@@ -392,7 +392,8 @@ def test_revoke_and_verify_selected_with_an_undecryptable_token(
     with override_settings(FERNET_KEYS=["a-key-since-lost"]):
         lost = hold_tokens(1, twitter=fake_twitter, start=2)
     tokens = readable + lost
-    client = logged_in(client, superuser())
+    admin = superuser()
+    client = logged_in(client, admin)
     verified = messages_of(act(client, "verify_selected", tokens))
     assert verified[0] == ("success", "1 token verified.")
     [(level, text)] = verified[1:]
@@ -406,7 +407,7 @@ def test_revoke_and_verify_selected_with_an_undecryptable_token(
     assert text.startswith("@user2 was not revoked and is kept: A stored Twitter credential")
     assert fake_twitter.count(INVALIDATE_TOKEN) == 1
     assert list(AccessToken.objects.values_list("pk", flat=True)) == [lost[0].pk]
-    staff_id = User.objects.get(username="admin").pk
+    staff_id = admin.pk
     assert log_entries() == sorted(
         [
             (staff_id, str(readable[0].pk), CHANGE, "Verified at Twitter."),

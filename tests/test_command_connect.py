@@ -361,7 +361,7 @@ def test_the_apps_configuration_refused_at_access_token_time(fake_twitter: FakeT
     make_user("alice")
     body = '{"errors":[{"code":32,"message":"Could not authenticate you."}]}'
     fake_twitter.fail(ACCESS_TOKEN, status=401, body=body)
-    run = typed(fake_twitter, "alice")
+    run = typed(fake_twitter, ALICE)
     assert str(run.error).startswith("Twitter refused this app's configuration: ")
     assert "TWITTER_OAUTH_CONSUMER_KEY" in str(run.error)
     assert not AccessToken.objects.exists()

@@ -47,6 +47,7 @@ from tests.utils import (
     hold_tokens,
     make_request,
     make_user,
+    signed_up_username,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -176,7 +177,7 @@ def test_racing_callbacks_for_one_request_token(
             assert token.user == alice
             assert get_user_model().objects.count() == users_before
         else:
-            assert token.user.get_username() == f"racer{account}"
+            assert token.user.get_username() == signed_up_username(f"racer{account}", account)
             assert get_user_model().objects.count() == users_before + 1
     assert AccessToken.objects.count() == ROUNDS
 

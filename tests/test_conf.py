@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 from django.test import override_settings
+from pytest_django import Settings
 
 from django_twitter_oauth import conf
 from django_twitter_oauth.conf import app_settings
@@ -23,7 +24,6 @@ DEFAULTS = {
     "SANDBOX_LATENCY": 0,
     "VERIFY_ENDPOINT": "2/users/me",
     "REQUEST_EMAIL": False,
-    "SIGNUP": "django_twitter_oauth.signup.default_signup",
     "SANDBOX_TIER": "basic",
 }
 
@@ -31,6 +31,12 @@ DEFAULTS = {
 @pytest.mark.parametrize(("name", "default"), DEFAULTS.items())
 def test_defaults(name: str, default: object) -> None:
     assert getattr(app_settings, name) == default
+
+
+def test_signup_defaults_to_the_built_in(settings: Settings) -> None:
+    # Unset here: the custom user model's project shape sets its own.
+    del settings.TWITTER_OAUTH_SIGNUP
+    assert app_settings.SIGNUP == "django_twitter_oauth.signup.default_signup"
 
 
 def test_consumer_settings_default_to_empty(settings: object) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.test import Client, override_settings
 from django.urls import reverse
@@ -14,7 +14,7 @@ from django_twitter_oauth.deletion import NOT_TOLD, REASON
 from django_twitter_oauth.models import AccessToken, TokenEvent
 from django_twitter_oauth.testing import FakeTwitter
 from django_twitter_oauth.testing.provider import INVALIDATE_TOKEN
-from tests.utils import hold_tokens, make_user, remaining
+from tests.utils import hold_tokens, make_superuser, make_user, remaining, username_for
 
 Received = dict[str, list[dict[str, Any]]]
 
@@ -52,7 +52,7 @@ def test_deleting_a_user_revokes_their_tokens_at_twitter(
     ]
     assert all(k["revoked_by"] is None for k in received["revoked"])
     assert received["discarded"] == []
-    assert User.objects.get().username == "bob"
+    assert get_user_model()._default_manager.get().get_username() == username_for("bob")
 
 
 @pytest.mark.django_db(transaction=True)
@@ -62,11 +62,14 @@ def test_deleting_users_in_a_queryset_revokes_each_ones_tokens(
     for number in (1, 2):
         hold_tokens(1, twitter=fake_twitter, user=make_user(f"user{number}"), start=number)
     make_user("tokenless")
-    User.objects.all().delete()
+    get_user_model()._default_manager.all().delete()
     assert fake_twitter.count(INVALIDATE_TOKEN) == 2
     assert remaining() == set()
     assert events() == [("1", None, "revoked", REASON), ("2", None, "revoked", REASON)]
-    assert sorted(k["user"].username for k in received["revoked"]) == ["user1", "user2"]
+    assert sorted(k["user"].get_username() for k in received["revoked"]) == [
+        username_for("user1"),
+        username_for("user2"),
+    ]
 
 
 @pytest.mark.django_db
@@ -123,13 +126,14 @@ def test_deleting_a_user_in_the_admin_revokes_their_tokens(
 ) -> None:
     user = make_user("alice")
     hold_tokens(1, twitter=fake_twitter, user=user)
-    client.force_login(User.objects.create_superuser("admin", "admin@example.com", "pw"))
+    client.force_login(make_superuser())
+    opts = get_user_model()._meta
     response = client.post(
-        reverse("admin:auth_user_changelist"),
+        reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"),
         {"action": "delete_selected", "_selected_action": [user.pk], "post": "yes"},
     )
     assert response.status_code == 302
-    assert not User.objects.filter(username="alice").exists()
+    assert not get_user_model()._default_manager.filter(pk=user.pk).exists()
     assert fake_twitter.count(INVALIDATE_TOKEN) == 1
     assert not AccessToken.objects.exists()
     assert events() == [("1", None, "revoked", REASON)]

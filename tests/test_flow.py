@@ -29,7 +29,15 @@ from django_twitter_oauth.exceptions import (
 )
 from django_twitter_oauth.models import AccessToken, RequestToken, hash_token
 from django_twitter_oauth.testing import FakeTwitter
-from tests.utils import SECRET, TOKEN, browser, make_request, make_token, make_user
+from tests.utils import (
+    SECRET,
+    TOKEN,
+    browser,
+    make_request,
+    make_token,
+    make_user,
+    makes_usernames,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -582,6 +590,7 @@ def test_complete_leaves_nothing_when_no_backend_signs_in(fake_twitter: FakeTwit
 # -- sign-up --------------------------------------------------------------------------------
 
 
+@makes_usernames
 @override_settings(TWITTER_OAUTH_ALLOW_SIGNUP=True)
 @pytest.mark.parametrize(
     ("existing", "expected"),
@@ -607,6 +616,7 @@ def test_sign_up_picks_a_unique_username(
     assert get_user_model().objects.count() == len(existing) + 1
 
 
+@makes_usernames
 @override_settings(TWITTER_OAUTH_ALLOW_SIGNUP=True)
 def test_sign_up_fits_the_username_field(
     fake_twitter: FakeTwitter, monkeypatch: pytest.MonkeyPatch
@@ -743,7 +753,8 @@ def test_the_flow_asks_the_router(
     monkeypatch.setattr(transaction, "atomic", recording_atomic)
     monkeypatch.setattr(signals, "send_after_commit", recording_send)
     verifier = fake_twitter.approve(oauth_token, user_id="42")
-    flow.complete(make_request(User.objects.get(), cookies=cookies), oauth_token, verifier)
+    user = get_user_model()._default_manager.get()
+    flow.complete(make_request(user, cookies=cookies), oauth_token, verifier)
     assert {"accesstoken", "requesttoken"} <= set(RecordingRouter.asked)
     assert usings == [("atomic", "default"), ("on_commit", "default")]
 

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.db import connections, models
 from django.test import Client, override_settings
@@ -25,7 +24,7 @@ from django_twitter_oauth import revocation, tasks
 from django_twitter_oauth.models import AccessToken, TokenEvent
 from django_twitter_oauth.testing import FakeTwitter
 from django_twitter_oauth.testing.provider import INVALIDATE_TOKEN
-from tests.utils import hold_tokens, remaining
+from tests.utils import hold_tokens, make_superuser, remaining
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -107,7 +106,7 @@ def test_admin_actions_on_the_routers_database(
     client: Client, fake_twitter: FakeTwitter, committed: dict[str, Any]
 ) -> None:
     tokens = hold_tokens(2, twitter=fake_twitter)
-    client.force_login(User.objects.create_superuser("admin", "admin@example.com", "pw"))
+    client.force_login(make_superuser())
     response = client.post(
         reverse("admin:twitter_oauth_accesstoken_changelist"),
         {"action": "revoke_selected", "_selected_action": [t.pk for t in tokens], "post": "yes"},

@@ -40,7 +40,16 @@ from django_twitter_oauth.exceptions import (
 from django_twitter_oauth.models import AccessToken, RequestToken, TokenEvent, hash_token
 from django_twitter_oauth.testing import FakeTwitter
 from django_twitter_oauth.testing.provider import CALLBACK_NOT_APPROVED, JSON, twitter_error
-from tests.utils import SECRET, TOKEN, SignalRecorder, browser, make_token, make_user
+from tests.utils import (
+    SECRET,
+    TOKEN,
+    SignalRecorder,
+    browser,
+    make_token,
+    make_user,
+    makes_usernames,
+    signed_up_username,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -158,7 +167,7 @@ def test_sign_up(client: Client, fake_twitter: FakeTwitter, sent: SignalRecorder
     response = client.get(fake_twitter.authorize(oauth_token, user_id="42", screen_name="jack"))
     assert (response.status_code, response["Location"]) == (302, "/profile/")
     user = get_user_model().objects.get()
-    assert user.get_username() == "jack"
+    assert user.get_username() == signed_up_username("jack", "42")
     assert not user.has_usable_password()
     assert user.last_login is not None
     assert user.last_login >= before
@@ -685,6 +694,7 @@ def test_sign_in_of_an_unlinked_account_with_signup_off(
     assert isinstance(sent.only("authorization_failed")["error"], SignInRefused)
 
 
+@makes_usernames
 @override_settings(TWITTER_OAUTH_ALLOW_SIGNUP=True)
 def test_sign_up_with_a_taken_username(client: Client, fake_twitter: FakeTwitter) -> None:
     jack = make_user("jack")

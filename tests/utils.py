@@ -23,8 +23,10 @@ from django.http import HttpRequest
 from django.test import RequestFactory
 
 from django_twitter_oauth import signals
+from django_twitter_oauth.conf import app_settings
 from django_twitter_oauth.fields import EncryptedTextField
 from django_twitter_oauth.models import AccessToken
+from django_twitter_oauth.signup import TwitterIdentity
 from django_twitter_oauth.testing.provider import FakeProvider
 from django_twitter_oauth.testing.store import CacheStore
 
@@ -43,6 +45,35 @@ def username_for(name: str) -> str:
     user_model = get_user_model()
     field = user_model._meta.get_field(user_model.USERNAME_FIELD)
     return f"{name}@example.com" if isinstance(field, models.EmailField) else name
+
+
+def email_is_username() -> bool:
+    """Whether the user model's ``USERNAME_FIELD`` is its email field (the custom user
+    model of tests/settings_custom_user.py): the built-in sign-up then makes no username
+    from the screen name, it needs an email address or refuses."""
+    user_model = get_user_model()
+    return bool(user_model.get_email_field_name() == user_model.USERNAME_FIELD)
+
+
+#: For tests of the usernames the built-in sign-up makes: they do not exist for a user
+#: model whose USERNAME_FIELD is its email field (test_signup.py tests its refusal there).
+makes_usernames = pytest.mark.skipif(
+    email_is_username(),
+    reason="the custom user model shape (tests/settings_custom_user.py): USERNAME_FIELD "
+    "is the email field, so the built-in sign-up makes no username",
+)
+
+
+def signed_up_username(screen_name: str, user_id: str) -> str:
+    """The username a sign-up of this run gives a new Twitter account: the screen name
+    (the built-in sign-up) or, with the custom user model's TWITTER_OAUTH_SIGNUP
+    (tests/settings_custom_user.py), the address it makes when Twitter gives none."""
+    if app_settings.SIGNUP == "tests.custom_user.signup.signup":
+        # Not importable where tests.custom_user is not installed.
+        from tests.custom_user.signup import placeholder_email
+
+        return placeholder_email(TwitterIdentity(user_id, screen_name))
+    return screen_name
 
 
 def make_user(name: str = "alice", **extra: Any) -> User:
