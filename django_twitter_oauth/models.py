@@ -61,6 +61,7 @@ class AccessToken(models.Model):
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
+        db_constraint=False,
         on_delete=models.CASCADE,
         related_name="twitter_tokens",
         verbose_name=_("user"),
@@ -166,6 +167,7 @@ class RequestToken(models.Model):
     flow_key_hash = models.CharField(_("flow key hash"), max_length=64)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
+        db_constraint=False,
         on_delete=models.CASCADE,
         null=True,
         blank=True,
@@ -222,6 +224,7 @@ class TokenEvent(models.Model):
     screen_name = models.CharField(_("screen name"), max_length=50, blank=True)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
+        db_constraint=False,
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
@@ -231,6 +234,7 @@ class TokenEvent(models.Model):
     action = models.CharField(_("action"), max_length=20, choices=Action.choices)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
+        db_constraint=False,
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
