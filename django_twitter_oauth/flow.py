@@ -57,6 +57,7 @@ from django_twitter_oauth.models import (
     RequestToken,
     TokenEvent,
     hash_token,
+    with_users,
 )
 from django_twitter_oauth.signup import TwitterIdentity
 
@@ -529,8 +530,7 @@ def _store(
     signals' on-commit hooks are on the same one)."""
     with transaction.atomic(using=database()):
         existing = (
-            AccessToken.objects.select_for_update(of=("self",))
-            .select_related("user")
+            with_users(AccessToken.objects.select_for_update(of=("self",)))
             # The old credentials are replaced, never read: a token no key in FERNET_KEYS
             # can decrypt (a lost key) does not stop its user from authorizing again.
             .defer("token", "secret")

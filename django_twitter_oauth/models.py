@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.conf import settings
-from django.db import models
+from django.contrib.auth import get_user_model
+from django.db import models, router
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -31,7 +32,28 @@ __all__ = [
     "RequestToken",
     "RequestTokenQuerySet",
     "TokenEvent",
+    "users_apart",
+    "with_users",
 ]
+
+_Q = TypeVar("_Q", bound=models.QuerySet[Any])
+
+
+def users_apart(queryset: models.QuerySet[Any]) -> bool:
+    """Whether a router keeps the user table in another database than ``queryset``'s:
+    then no query may join the two (no ``select_related``, no ``user__...`` lookup)."""
+    return queryset.db != router.db_for_read(get_user_model())
+
+
+def with_users(queryset: _Q, *relations: str) -> _Q:
+    """``queryset`` with the users of ``relations`` (default: ``user``) loaded along:
+    joined (``select_related``) when the user table is in the queryset's database,
+    fetched in one more query on the users' database (``prefetch_related``) when a
+    router keeps the app's tables elsewhere, since no query joins two databases."""
+    relations = relations or ("user",)
+    if users_apart(queryset):
+        return queryset.prefetch_related(*relations)
+    return queryset.select_related(*relations)
 
 
 class AccessLevel(models.TextChoices):

@@ -1,8 +1,7 @@
 from __future__ import annotations
 
-from io import StringIO
-
 import copy
+from io import StringIO
 
 import pytest
 from django.conf import settings
