@@ -16,7 +16,7 @@ import pytest
 from django.contrib.auth import SESSION_KEY, get_user_model
 from django.contrib.auth.models import AnonymousUser, User
 from django.contrib.sessions.backends.db import SessionStore
-from django.db import connection, connections
+from django.db import connections
 from django.http import HttpResponse
 from django.template import RequestContext, Template
 from django.test import Client, RequestFactory, TestCase, override_settings
@@ -40,7 +40,16 @@ from django_twitter_oauth.exceptions import (
 from django_twitter_oauth.models import AccessToken, RequestToken, TokenEvent, hash_token
 from django_twitter_oauth.testing import FakeTwitter
 from django_twitter_oauth.testing.provider import CALLBACK_NOT_APPROVED, JSON, twitter_error
-from tests.utils import SECRET, TOKEN, SignalRecorder, browser, make_token, make_user
+from tests.utils import (
+    SECRET,
+    TOKEN,
+    SignalRecorder,
+    browser,
+    make_token,
+    make_user,
+    tokens_alias,
+    tokens_connection,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -52,7 +61,7 @@ class CommittingClient(Client):
     """A test Client whose requests run their on_commit callbacks at the end."""
 
     def request(self, **request: Any) -> Any:
-        with TestCase.captureOnCommitCallbacks(execute=True):
+        with TestCase.captureOnCommitCallbacks(using=tokens_alias(), execute=True):
             return super().request(**request)
 
 
@@ -87,7 +96,7 @@ def events() -> list[tuple[Any, ...]]:
 
 
 def raw_columns(table: str, columns: str) -> bytes:
-    with connection.cursor() as cursor:
+    with tokens_connection().cursor() as cursor:
         cursor.execute(f"SELECT {columns} FROM {table}")  # noqa: S608
         return b"".join(bytes(value) for row in cursor.fetchall() for value in row)
 
