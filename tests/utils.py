@@ -341,6 +341,12 @@ def tokens_connection() -> BaseDatabaseWrapper:
     return connections[tokens_alias()]
 
 
+def users_apart() -> int:
+    """1 when a router keeps the users in another database than the app's tables (one
+    more statement wherever users are loaded with tokens: no join), else 0."""
+    return int(tokens_alias() != router.db_for_read(get_user_model()))
+
+
 def ciphertexts(model: type[models.Model]) -> dict[Any, tuple[bytes, ...]]:
     """The raw encrypted columns of each row, by primary key."""
     columns = [
