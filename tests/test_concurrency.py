@@ -25,7 +25,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.sessions.backends.db import SessionStore
 from django.core.management import call_command
-from django.db import connection, connections
+from django.db import connections
 from django.http import HttpResponse
 from django.test import RequestFactory, override_settings
 
@@ -47,6 +47,7 @@ from tests.utils import (
     hold_tokens,
     make_request,
     make_user,
+    tokens_connection,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -414,7 +415,7 @@ def decrypted_with(key: str, value: bytes) -> str:
 
 def stored() -> dict[str, tuple[bytes, bytes]]:
     """The raw token and secret columns of every access token, by Twitter id."""
-    with connection.cursor() as cursor:
+    with tokens_connection().cursor() as cursor:
         cursor.execute("SELECT twitter_user_id, token, secret FROM twitter_oauth_accesstoken")
         return {account: (bytes(key), bytes(secret)) for account, key, secret in cursor}
 
