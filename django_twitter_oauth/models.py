@@ -32,11 +32,33 @@ __all__ = [
     "RequestToken",
     "RequestTokenQuerySet",
     "TokenEvent",
+    "cascade_here",
+    "set_null_here",
     "users_apart",
     "with_users",
 ]
 
 _Q = TypeVar("_Q", bound=models.QuerySet[Any])
+
+
+def cascade_here(collector: Any, field: Any, sub_objs: Any, using: str) -> None:
+    """``on_delete`` of the user keys: Django's ``CASCADE`` when the rows are in the
+    deleted user's database; across databases (a router), nothing there: the app's
+    ``pre_delete`` receiver (:mod:`django_twitter_oauth.deletion`) clears them on their
+    own database, since no query of the user's database can reach them."""
+    if using == router.db_for_write(field.model):
+        models.CASCADE(collector, field, sub_objs, using)
+
+
+def set_null_here(collector: Any, field: Any, sub_objs: Any, using: str) -> None:
+    """``SET_NULL``, as :func:`cascade_here` is ``CASCADE``."""
+    if using == router.db_for_write(field.model):
+        models.SET_NULL(collector, field, sub_objs, using)
+
+
+# Not queried unless acted on: the user's database may not have the app's tables.
+cascade_here.lazy_sub_objs = True  # type: ignore[attr-defined]
+set_null_here.lazy_sub_objs = True  # type: ignore[attr-defined]
 
 
 def users_apart(queryset: models.QuerySet[Any]) -> bool:
@@ -84,7 +106,7 @@ class AccessToken(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         db_constraint=False,
-        on_delete=models.CASCADE,
+        on_delete=cascade_here,
         related_name="twitter_tokens",
         verbose_name=_("user"),
     )
@@ -190,7 +212,7 @@ class RequestToken(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         db_constraint=False,
-        on_delete=models.CASCADE,
+        on_delete=cascade_here,
         null=True,
         blank=True,
         related_name="twitter_request_tokens",
@@ -247,7 +269,7 @@ class TokenEvent(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         db_constraint=False,
-        on_delete=models.SET_NULL,
+        on_delete=set_null_here,
         null=True,
         blank=True,
         related_name="+",
@@ -257,7 +279,7 @@ class TokenEvent(models.Model):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         db_constraint=False,
-        on_delete=models.SET_NULL,
+        on_delete=set_null_here,
         null=True,
         blank=True,
         related_name="+",

@@ -9,7 +9,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from django.db import migrations
+from django.conf import settings
+from django.db import migrations, models
+
+import django_twitter_oauth.models
 
 #: (model, field) of each key to the user model.
 USER_KEYS = [
@@ -35,9 +38,62 @@ def drop_user_constraints(apps: Any, schema_editor: Any) -> None:
 class Migration(migrations.Migration):
     dependencies = [
         ("twitter_oauth", "0003_requesttoken_token_hash"),
+        migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         # Backwards: nothing; the keys keep working without their constraints.
         migrations.RunPython(drop_user_constraints, migrations.RunPython.noop, elidable=True),
+        # CASCADE and SET_NULL on the user's database only; across databases the app's
+        # pre_delete receiver clears the rows (django_twitter_oauth.deletion).
+        migrations.AlterField(
+            model_name="accesstoken",
+            name="user",
+            field=models.ForeignKey(
+                db_constraint=False,
+                on_delete=django_twitter_oauth.models.cascade_here,
+                related_name="twitter_tokens",
+                to=settings.AUTH_USER_MODEL,
+                verbose_name="user",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="requesttoken",
+            name="user",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                db_constraint=False,
+                on_delete=django_twitter_oauth.models.cascade_here,
+                related_name="twitter_request_tokens",
+                to=settings.AUTH_USER_MODEL,
+                verbose_name="user",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="tokenevent",
+            name="actor",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                db_constraint=False,
+                on_delete=django_twitter_oauth.models.set_null_here,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+                verbose_name="actor",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="tokenevent",
+            name="user",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                db_constraint=False,
+                on_delete=django_twitter_oauth.models.set_null_here,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+                verbose_name="user",
+            ),
+        ),
     ]
