@@ -32,7 +32,7 @@ from django.test import RequestFactory, override_settings
 from django_twitter_oauth import fields, flow, revocation, rotation, views
 from django_twitter_oauth.client import AccessTokenResult, TwitterClient
 from django_twitter_oauth.exceptions import AuthorizationError
-from django_twitter_oauth.models import AccessToken, RequestToken, TokenEvent
+from django_twitter_oauth.models import AccessToken, RequestToken, TokenEvent, with_users
 from django_twitter_oauth.revocation import iterate
 from django_twitter_oauth.testing import FakeTwitter
 from django_twitter_oauth.testing.provider import (
@@ -547,9 +547,7 @@ def test_two_bulk_revocations_of_overlapping_selections(fake_twitter: FakeTwitte
                 if so_far.done + len(so_far.failed) + so_far.not_attempted == len(accounts):
                     all_called.wait()  # before this revocation deletes anything
 
-            queryset = AccessToken.objects.select_related("user").filter(
-                twitter_user_id__in=accounts
-            )
+            queryset = with_users(AccessToken.objects.all()).filter(twitter_user_id__in=accounts)
             return revocation.revoke(
                 iterate(queryset, 4), reason="overlap", workers=3, progress=progress
             )
