@@ -8,6 +8,7 @@ The changelist never loads the encrypted columns.
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
@@ -16,11 +17,12 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.models import CHANGE, DELETION, LogEntry
 from django.contrib.auth import get_user_model
 from django.db import router
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.http import urlencode
+from django.utils.text import smart_split
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -32,6 +34,8 @@ from django_twitter_oauth.models import (
     AccessTokenQuerySet,
     RequestToken,
     TokenEvent,
+    users_apart,
+    with_users,
 )
 
 __all__ = ["AccessTokenAdmin", "RequestTokenAdmin", "TokenEventAdmin"]
@@ -85,7 +89,46 @@ class UserSearch:
 
     def get_search_fields(self, request: HttpRequest) -> tuple[str, ...]:
         fields: Sequence[str] = super().get_search_fields(request)  # type: ignore[misc]
+        if users_apart(self.get_queryset(request)):  # type: ignore[attr-defined]
+            return tuple(fields)  # searched apart, in get_search_results
         return (*fields, *user_search_fields(self.user_search_relations))
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
+        """With the users in another database (a router), the rows whose own fields
+        match, or whose users match every word of the search in their USERNAME_FIELD
+        or email field, looked up first on the users' database."""
+        found, duplicates = super().get_search_results(  # type: ignore[misc]
+            request, queryset, search_term
+        )
+        if not search_term or not users_apart(queryset):
+            return found, duplicates
+        users = get_user_model()._default_manager.all()
+        names = [field.split("__", 1)[1] for field in user_search_fields(["user"])]
+        for bit in smart_split(search_term):
+            matches = [Q(**{f"{name}__icontains": bit}) for name in names]
+            users = users.filter(functools.reduce(operator.or_, matches))
+        ids = list(users.values_list("pk", flat=True))
+        related = [Q(**{f"{relation}__in": ids}) for relation in self.user_search_relations]
+        return found | queryset.filter(functools.reduce(operator.or_, related)), duplicates
+
+
+def list_users(model_admin: admin.ModelAdmin[Any], request: HttpRequest) -> Any:
+    """The changelist's ``list_select_related``: none when the users are in another
+    database (:func:`users_listed` fetches them apart)."""
+    if users_apart(model_admin.model._default_manager.all()):
+        return ()
+    return model_admin.list_select_related
+
+
+def users_listed(
+    model_admin: admin.ModelAdmin[Any], queryset: QuerySet[Any], request: HttpRequest
+) -> QuerySet[Any]:
+    """``queryset`` with its users prefetched from their own database, when apart."""
+    if users_apart(queryset):
+        return queryset.prefetch_related(*cast(Sequence[str], model_admin.list_select_related))
+    return queryset
 
 
 def user_search_fields(relations: Sequence[str]) -> list[str]:
@@ -159,7 +202,10 @@ class AccessTokenAdmin(UserSearch, NoSecretLookups, AccessTokenAdminBase):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[AccessToken]:
         # The changelist never decrypts: the encrypted columns are not even loaded.
-        return super().get_queryset(request).defer(*SECRET_COLUMNS)
+        return users_listed(self, super().get_queryset(request).defer(*SECRET_COLUMNS), request)
+
+    def get_list_select_related(self, request: HttpRequest) -> Any:
+        return list_users(self, request)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -246,7 +292,7 @@ class AccessTokenAdmin(UserSearch, NoSecretLookups, AccessTokenAdminBase):
             **self.admin_site.each_context(request),
             "title": title,
             "question": question,
-            "queryset": queryset.select_related("user"),
+            "queryset": with_users(queryset),
             "opts": self.model._meta,
             "action": action,
             "action_checkbox_name": ACTION_CHECKBOX_NAME,
@@ -270,7 +316,7 @@ class AccessTokenAdmin(UserSearch, NoSecretLookups, AccessTokenAdminBase):
         the log. The admin's queryset defers the credentials."""
         if credentials:
             queryset = queryset.defer(None)
-        for token in revocation.iterate(queryset.select_related("user")):
+        for token in revocation.iterate(with_users(queryset)):
             seen.append(token)
             yield token
 
@@ -483,6 +529,12 @@ class TokenEventAdmin(ReadOnly, UserSearch, NoSecretLookups, TokenEventAdminBase
     list_select_related = ("user", "actor")
     date_hierarchy = "created_at"
 
+    def get_list_select_related(self, request: HttpRequest) -> Any:
+        return list_users(self, request)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[TokenEvent]:
+        return users_listed(self, super().get_queryset(request), request)
+
 
 @admin.register(RequestToken)
 class RequestTokenAdmin(ReadOnly, NoSecretLookups, RequestTokenAdminBase):
@@ -491,8 +543,11 @@ class RequestTokenAdmin(ReadOnly, NoSecretLookups, RequestTokenAdminBase):
     fields = ("user", "next_url", "created_at")
     readonly_fields = fields
 
+    def get_list_select_related(self, request: HttpRequest) -> Any:
+        return list_users(self, request)
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[RequestToken]:
-        return super().get_queryset(request).defer("secret")
+        return users_listed(self, super().get_queryset(request).defer("secret"), request)
 
     @admin.display(boolean=True, description=_("expired"))
     def expired(self, obj: RequestToken) -> bool:

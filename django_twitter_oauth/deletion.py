@@ -21,7 +21,7 @@ from typing import Any
 from django.db import router
 
 from django_twitter_oauth import revocation
-from django_twitter_oauth.models import AccessToken
+from django_twitter_oauth.models import AccessToken, RequestToken, TokenEvent
 
 # Nothing to import: the receiver is connected by the app itself.
 __all__: list[str] = []
@@ -39,8 +39,17 @@ def revoke_tokens_of_deleted_user(sender: Any, instance: Any, **kwargs: Any) -> 
     discard those Twitter could not be told about."""
     alias = router.db_for_write(AccessToken)
     tokens = _tokens_of(instance, alias, credentials=True)
-    if not tokens:
-        return
+    if tokens:
+        _revoke(instance, alias, tokens)
+    if alias != instance._state.db:
+        # Another database than the user's: Django's CASCADE and SET_NULL cannot reach
+        # it (models.cascade_here), so the user's rows are cleared here, on their own.
+        RequestToken.objects.using(alias).filter(user_id=instance.pk)._raw_delete(alias)
+        TokenEvent.objects.using(alias).filter(user_id=instance.pk).update(user=None)
+        TokenEvent.objects.using(alias).filter(actor_id=instance.pk).update(actor=None)
+
+
+def _revoke(instance: Any, alias: str, tokens: list[AccessToken]) -> None:
     # No retries and no waiting for a rate limit: whoever deletes the user is waiting.
     revocation.revoke(tokens, reason=REASON, max_wait=0, backoff=())
     # Whatever is left (Twitter down, rate-limited, a lost key, re-authorized
@@ -55,8 +64,8 @@ def revoke_tokens_of_deleted_user(sender: Any, instance: Any, **kwargs: Any) -> 
         )
         revocation.discard(left, reason=NOT_TOLD)
     # The events just written name the user; TokenEvent.user's SET_NULL clears them with
-    # the older ones: Django collects those rows lazily, after pre_delete (tested at a
-    # real commit, where a dangling user_id would fail the foreign key).
+    # the older ones: Django collects those rows lazily, after pre_delete (or, across
+    # databases, the receiver does, after this).
 
 
 def _tokens_of(user: Any, alias: str, *, credentials: bool) -> list[AccessToken]:

@@ -22,10 +22,11 @@ import re
 import secrets
 import urllib.parse
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from django.contrib.auth import authenticate
+from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, router, transaction
 from django.db.models import QuerySet
@@ -58,6 +59,7 @@ from django_twitter_oauth.models import (
     RequestToken,
     TokenEvent,
     hash_token,
+    with_users,
 )
 from django_twitter_oauth.signup import TwitterIdentity
 
@@ -547,11 +549,15 @@ def _store(
 ) -> Completed:
     """Link or update the token, under a lock on the account's row, in one transaction
     on :func:`database` (the router's database for the app's models: the lock and the
-    signals' on-commit hooks are on the same one)."""
-    with transaction.atomic(using=database()):
+    signals' on-commit hooks are on the same one), and one on the users' database
+    when a router keeps them apart (a user signed up is kept only with the token)."""
+    with ExitStack() as atomic:
+        atomic.enter_context(transaction.atomic(using=database()))
+        users = router.db_for_write(get_user_model())
+        if users != database():
+            atomic.enter_context(transaction.atomic(using=users))
         existing = (
-            AccessToken.objects.select_for_update(of=("self",))
-            .select_related("user")
+            with_users(AccessToken.objects.select_for_update(of=("self",)))
             # The old credentials are replaced, never read: a token no key in FERNET_KEYS
             # can decrypt (a lost key) does not stop its user from authorizing again.
             .defer("token", "secret")

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.conf import settings
-from django.db import models
+from django.contrib.auth import get_user_model
+from django.db import models, router
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -31,7 +32,50 @@ __all__ = [
     "RequestToken",
     "RequestTokenQuerySet",
     "TokenEvent",
+    "cascade_here",
+    "set_null_here",
+    "users_apart",
+    "with_users",
 ]
+
+_Q = TypeVar("_Q", bound=models.QuerySet[Any])
+
+
+def cascade_here(collector: Any, field: Any, sub_objs: Any, using: str) -> None:
+    """``on_delete`` of the user keys: Django's ``CASCADE`` when the rows are in the
+    deleted user's database; across databases (a router), nothing there: the app's
+    ``pre_delete`` receiver (:mod:`django_twitter_oauth.deletion`) clears them on their
+    own database, since no query of the user's database can reach them."""
+    if using == router.db_for_write(field.model):
+        models.CASCADE(collector, field, sub_objs, using)
+
+
+def set_null_here(collector: Any, field: Any, sub_objs: Any, using: str) -> None:
+    """``SET_NULL``, as :func:`cascade_here` is ``CASCADE``."""
+    if using == router.db_for_write(field.model):
+        models.SET_NULL(collector, field, sub_objs, using)
+
+
+# Not queried unless acted on: the user's database may not have the app's tables.
+cascade_here.lazy_sub_objs = True  # type: ignore[attr-defined]
+set_null_here.lazy_sub_objs = True  # type: ignore[attr-defined]
+
+
+def users_apart(queryset: models.QuerySet[Any]) -> bool:
+    """Whether a router keeps the user table in another database than ``queryset``'s:
+    then no query may join the two (no ``select_related``, no ``user__...`` lookup)."""
+    return queryset.db != router.db_for_read(get_user_model())
+
+
+def with_users(queryset: _Q, *relations: str) -> _Q:
+    """``queryset`` with the users of ``relations`` (default: ``user``) loaded along:
+    joined (``select_related``) when the user table is in the queryset's database,
+    fetched in one more query on the users' database (``prefetch_related``) when a
+    router keeps the app's tables elsewhere, since no query joins two databases."""
+    relations = relations or ("user",)
+    if users_apart(queryset):
+        return queryset.prefetch_related(*relations)
+    return queryset.select_related(*relations)
 
 
 class AccessLevel(models.TextChoices):
@@ -61,7 +105,8 @@ class AccessToken(models.Model):
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
-        on_delete=models.CASCADE,
+        db_constraint=False,
+        on_delete=cascade_here,
         related_name="twitter_tokens",
         verbose_name=_("user"),
     )
@@ -166,7 +211,8 @@ class RequestToken(models.Model):
     flow_key_hash = models.CharField(_("flow key hash"), max_length=64)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
-        on_delete=models.CASCADE,
+        db_constraint=False,
+        on_delete=cascade_here,
         null=True,
         blank=True,
         related_name="twitter_request_tokens",
@@ -222,7 +268,8 @@ class TokenEvent(models.Model):
     screen_name = models.CharField(_("screen name"), max_length=50, blank=True)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
+        db_constraint=False,
+        on_delete=set_null_here,
         null=True,
         blank=True,
         related_name="+",
@@ -231,7 +278,8 @@ class TokenEvent(models.Model):
     action = models.CharField(_("action"), max_length=20, choices=Action.choices)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
+        db_constraint=False,
+        on_delete=set_null_here,
         null=True,
         blank=True,
         related_name="+",

@@ -16,7 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db.models import QuerySet
 
 from django_twitter_oauth import revocation
-from django_twitter_oauth.models import AccessToken
+from django_twitter_oauth.models import AccessToken, with_users
 
 try:  # Django 6.0+
     from django.tasks import task  # type: ignore[import-not-found,unused-ignore]
@@ -43,7 +43,7 @@ def revoke_tokens(
 ) -> dict[str, Any]:
     """Revoke (or discard) the tokens with these ids that still exist."""
     tokens = revocation.iterate(
-        AccessToken.objects.filter(pk__in=token_ids).select_related("user"),
+        with_users(AccessToken.objects.filter(pk__in=token_ids)),
         max(len(token_ids), 1),
     )
     if discard:

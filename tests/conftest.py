@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import pytest
 import requests
 from django.conf import settings
-from django.test import Client
-from pytest_django import DjangoDbBlocker
+from django.db import connections
+from django.test import Client, TestCase
+from django.test.utils import CaptureQueriesContext
+from pytest_django import DjangoAssertNumQueries, DjangoCaptureOnCommitCallbacks, DjangoDbBlocker
 from pytest_django.live_server_helper import LiveServer
 
 from django_twitter_oauth import signals
@@ -17,7 +20,7 @@ from django_twitter_oauth.client import TwitterClient
 from django_twitter_oauth.models import AccessToken
 from tests.routers import mark_both_databases, use_second_database
 from tests.sandbox_client import SANDBOX, DjangoClientAdapter
-from tests.utils import SignalRecorder, claim_redis_database
+from tests.utils import SignalRecorder, claim_redis_database, tokens_alias
 
 # tests.leakcheck: after every test, no secret in any output (see that module).
 pytest_plugins = ["django_twitter_oauth.testing.pytest_plugin", "tests.leakcheck"]
@@ -112,3 +115,58 @@ def sandbox_client(client: Client, monkeypatch: pytest.MonkeyPatch) -> TwitterCl
 
     monkeypatch.setattr(requests.Session, "__init__", session_init)
     return TwitterClient(api_url=SANDBOX)
+
+
+# -- both databases in the second-database shape ----------------------------------------
+
+
+@pytest.fixture
+def django_capture_on_commit_callbacks() -> DjangoCaptureOnCommitCallbacks:
+    """pytest-django's, on the database of the app's tables unless ``using`` says
+    otherwise: the app's on-commit hooks are there (the "tokens" database of
+    tests/settings_second_db.py)."""
+
+    def capture(*, using: str | None = None, execute: bool = False) -> Any:
+        return TestCase.captureOnCommitCallbacks(using=using or tokens_alias(), execute=execute)
+
+    return capture
+
+
+@contextmanager
+def _queries_on_every_database(
+    num: int, exact: bool = True, info: str | None = None
+) -> Iterator[list[dict[str, Any]]]:
+    """The statements run on every database (one, or "default" and "tokens"), counted
+    together, as pytest-django's fixtures count those of one."""
+    with ExitStack() as stack:
+        contexts = [stack.enter_context(CaptureQueriesContext(c)) for c in connections.all()]
+        queries: list[dict[str, Any]] = []
+        yield queries
+        queries += [query for context in contexts for query in context.captured_queries]
+        failed = len(queries) != num if exact else len(queries) > num
+        if failed:
+            sqls = "\n\n".join(query["sql"] for query in queries)
+            more = "" if exact else "or less "
+            pytest.fail(
+                f"Expected to perform {num} queries {more}but {len(queries)} were done"
+                f"{chr(10) + info if info else ''}\n\nQueries:\n{sqls}"
+            )
+
+
+def _num_queries(exact: bool) -> Callable[..., Any]:
+    def assert_num_queries(num: int, info: str | None = None) -> Any:
+        return _queries_on_every_database(num, exact, info)
+
+    return assert_num_queries
+
+
+@pytest.fixture
+def django_assert_num_queries() -> DjangoAssertNumQueries:
+    """pytest-django's, counting the statements of every database together."""
+    return _num_queries(exact=True)
+
+
+@pytest.fixture
+def django_assert_max_num_queries() -> DjangoAssertNumQueries:
+    """pytest-django's, counting the statements of every database together."""
+    return _num_queries(exact=False)

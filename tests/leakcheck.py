@@ -31,7 +31,7 @@ from cryptography.fernet import InvalidToken
 from django.conf import settings
 from django.core.handlers.base import BaseHandler
 from django.core.management.base import CommandError, OutputWrapper
-from django.db import connection, models
+from django.db import connections, models
 from django.http import HttpRequest, HttpResponseBase
 
 from django_twitter_oauth.conf import app_settings
@@ -154,6 +154,19 @@ def database_dump() -> tuple[list[Text], set[str]]:
     fernet = build_fernet()  # from the settings now, not the app's cached one
     texts: list[Text] = []
     stored: set[str] = set()
+    # Every database: a router may keep the app's tables apart from the rest.
+    for connection in connections.all():
+        _dump(connection, encrypted, fernet, texts, stored)
+    return texts, stored
+
+
+def _dump(
+    connection: Any,
+    encrypted: dict[str, tuple[str, ...]],
+    fernet: Any,
+    texts: list[Text],
+    stored: set[str],
+) -> None:
     with connection.cursor() as cursor:
         for table in connection.introspection.table_names(cursor):
             if table.startswith(f"{SANDBOX_APP}_sandboxstate"):
@@ -171,7 +184,6 @@ def database_dump() -> tuple[list[Text], set[str]]:
                         # Written under other keys: not readable, so not shown either.
                         with suppress(InvalidToken):
                             stored.add(fernet.decrypt(bytes(row[index])).decode())
-    return texts, stored
 
 
 def model_texts(tables: set[str]) -> Iterator[Text]:

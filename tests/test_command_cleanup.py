@@ -9,13 +9,12 @@ import io
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from django_twitter_oauth.models import RequestToken, TokenEvent
-from tests.utils import manage, manage_env
+from tests.utils import manage, manage_env, tokens_connection
 
 pytestmark = pytest.mark.django_db
 
@@ -94,7 +93,7 @@ def test_deletes_in_batches() -> None:
     request_token("fresh", age=dt.timedelta(0))
     for number in range(5):
         event(f"old{number}", days=100)
-    with CaptureQueriesContext(connection) as queries:
+    with CaptureQueriesContext(tokens_connection()) as queries:
         out = cleanup("--batch-size", "2", "--events-older-than", "90")
     assert out == (
         "Deleted 5 expired pending authorization(s).\n"

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError, OutputWrapper
-from django.db import connection, connections
+from django.db import connections
 from django.db.models import Count
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
@@ -42,6 +42,7 @@ from tests.utils import (
     manage_args,
     manage_env,
     sandbox_caches,
+    tokens_connection,
     username_for,
 )
 from tests.utils import hold_tokens as hold
@@ -326,7 +327,7 @@ def test_rate_limited_beyond_the_max_wait_leaves_the_rest(fake_twitter: FakeTwit
 
 def test_tokens_are_read_in_batches(fake_twitter: FakeTwitter) -> None:
     hold(5, twitter=fake_twitter)
-    with CaptureQueriesContext(connection) as queries:
+    with CaptureQueriesContext(tokens_connection()) as queries:
         run = revoke("--all", "--noinput", "--batch-size", "2")
     assert run.status == 0
     keyset = [q["sql"] for q in queries if "LIMIT 2" in q["sql"]]
@@ -338,7 +339,7 @@ def test_tokens_are_read_in_batches(fake_twitter: FakeTwitter) -> None:
 def test_iterate_reads_in_primary_key_order_with_rows_deleted_meanwhile() -> None:
     hold(5)
     seen = []
-    with CaptureQueriesContext(connection) as queries:
+    with CaptureQueriesContext(tokens_connection()) as queries:
         for token in iterate(AccessToken.objects.all(), 2):
             seen.append(token.twitter_user_id)
             AccessToken.objects.filter(pk=token.pk).delete()

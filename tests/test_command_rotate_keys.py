@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
@@ -25,6 +24,7 @@ from tests.utils import (
     manage_env,
     summary,
     this_settings_module,
+    tokens_connection,
     tokens_to_rotate,
 )
 
@@ -128,7 +128,10 @@ def test_progress_per_batch_on_stderr() -> None:
 
 def test_reads_in_batches_for_constant_memory() -> None:
     tokens_to_rotate(5)
-    with override_settings(FERNET_KEYS=[NEW, OLD]), CaptureQueriesContext(connection) as queries:
+    with (
+        override_settings(FERNET_KEYS=[NEW, OLD]),
+        CaptureQueriesContext(tokens_connection()) as queries,
+    ):
         run = rotate("--batch-size", "2")
     assert run.error is None
     table = AccessToken._meta.db_table

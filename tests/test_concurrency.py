@@ -25,14 +25,14 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.sessions.backends.db import SessionStore
 from django.core.management import call_command
-from django.db import connection, connections
+from django.db import connections
 from django.http import HttpResponse
 from django.test import RequestFactory, override_settings
 
 from django_twitter_oauth import fields, flow, revocation, rotation, views
 from django_twitter_oauth.client import AccessTokenResult, TwitterClient
 from django_twitter_oauth.exceptions import AuthorizationError
-from django_twitter_oauth.models import AccessToken, RequestToken, TokenEvent
+from django_twitter_oauth.models import AccessToken, RequestToken, TokenEvent, with_users
 from django_twitter_oauth.revocation import iterate
 from django_twitter_oauth.testing import FakeTwitter
 from django_twitter_oauth.testing.provider import (
@@ -48,6 +48,7 @@ from tests.utils import (
     make_request,
     make_user,
     signed_up_username,
+    tokens_connection,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -415,7 +416,7 @@ def decrypted_with(key: str, value: bytes) -> str:
 
 def stored() -> dict[str, tuple[bytes, bytes]]:
     """The raw token and secret columns of every access token, by Twitter id."""
-    with connection.cursor() as cursor:
+    with tokens_connection().cursor() as cursor:
         cursor.execute("SELECT twitter_user_id, token, secret FROM twitter_oauth_accesstoken")
         return {account: (bytes(key), bytes(secret)) for account, key, secret in cursor}
 
@@ -547,9 +548,7 @@ def test_two_bulk_revocations_of_overlapping_selections(fake_twitter: FakeTwitte
                 if so_far.done + len(so_far.failed) + so_far.not_attempted == len(accounts):
                     all_called.wait()  # before this revocation deletes anything
 
-            queryset = AccessToken.objects.select_related("user").filter(
-                twitter_user_id__in=accounts
-            )
+            queryset = with_users(AccessToken.objects.all()).filter(twitter_user_id__in=accounts)
             return revocation.revoke(
                 iterate(queryset, 4), reason="overlap", workers=3, progress=progress
             )

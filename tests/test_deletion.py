@@ -14,7 +14,14 @@ from django_twitter_oauth.deletion import NOT_TOLD, REASON
 from django_twitter_oauth.models import AccessToken, TokenEvent
 from django_twitter_oauth.testing import FakeTwitter
 from django_twitter_oauth.testing.provider import INVALIDATE_TOKEN
-from tests.utils import hold_tokens, make_superuser, make_user, remaining, username_for
+from tests.utils import (
+    hold_tokens,
+    make_superuser,
+    make_user,
+    remaining,
+    tokens_alias,
+    username_for,
+)
 
 Received = dict[str, list[dict[str, Any]]]
 
@@ -33,7 +40,8 @@ def test_deleting_a_user_revokes_their_tokens_at_twitter(
     hold_tokens(1, twitter=fake_twitter, user=bob, start=3)
     # An older event of alice's: its user goes too.
     TokenEvent.for_token(tokens[0], TokenEvent.Action.AUTHORIZED).save()
-    with transaction.atomic():  # committed for real: a dangling user_id would fail here
+    # Committed for real, on the users' and on the app's database.
+    with transaction.atomic(), transaction.atomic(using=tokens_alias()):
         alice.delete()
         assert received["revoked"] == []  # after the commit only
     assert fake_twitter.count(INVALIDATE_TOKEN) == 2

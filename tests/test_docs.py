@@ -12,7 +12,7 @@ import pytest
 
 from django_twitter_oauth import checks
 from django_twitter_oauth.conf import Settings
-from tests.utils import make_token, make_user, username_for
+from tests.utils import make_token, make_user, tokens_connection, username_for
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -167,12 +167,10 @@ def upgrading_namespace(migration_marker: str) -> dict[str, Any]:
 
 def stored(twitter_user_id: str) -> tuple[str, str, str, str, str, bytes]:
     """The copied token, decrypted, and its raw ``token`` column."""
-    from django.db import connection
-
     from django_twitter_oauth.models import AccessToken
 
     token = AccessToken.objects.get(twitter_user_id=twitter_user_id)
-    with connection.cursor() as cursor:
+    with tokens_connection().cursor() as cursor:
         cursor.execute(
             "SELECT token FROM twitter_oauth_accesstoken WHERE twitter_user_id = %s",
             [twitter_user_id],

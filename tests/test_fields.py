@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 from django.apps.registry import Apps
-from django.db import connection, models
+from django.db import connection, connections, models, router
 from django.test import override_settings
 
 from django_twitter_oauth import fields, rotation
@@ -52,7 +52,7 @@ def stored(model: type[models.Model]) -> dict[Any, tuple[bytes | None, ...]]:
         for f in model._meta.concrete_fields
         if isinstance(f, fields.EncryptedTextField)
     ]
-    with connection.cursor() as cursor:
+    with connections[router.db_for_read(model)].cursor() as cursor:
         cursor.execute(
             f"SELECT id, {', '.join(columns)} FROM {model._meta.db_table}"  # noqa: S608
         )

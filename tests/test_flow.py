@@ -7,9 +7,10 @@ import hashlib
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import include, path, set_script_prefix
@@ -29,6 +30,7 @@ from django_twitter_oauth.exceptions import (
 )
 from django_twitter_oauth.models import AccessToken, RequestToken, hash_token
 from django_twitter_oauth.testing import FakeTwitter
+from tests.routers import TOKENS, TokensRouter
 from tests.utils import (
     SECRET,
     TOKEN,
@@ -37,6 +39,8 @@ from tests.utils import (
     make_token,
     make_user,
     makes_usernames,
+    tokens_connection,
+    users_apart,
 )
 
 pytestmark = pytest.mark.django_db
@@ -140,7 +144,7 @@ def test_begin_purges_expired_authorizations_in_the_same_statement(
     flow.begin(make_request())  # another browser's, expired below
     RequestToken.objects.update(created_at=timezone.now() - dt.timedelta(seconds=901))
     fresh = flow.begin(make_request()).oauth_token  # a third browser's, not expired
-    with CaptureQueriesContext(connection) as captured:
+    with CaptureQueriesContext(tokens_connection()) as captured:
         begun = flow.begin(make_request(cookies=browser(mine.flow_key)))
     assert [query["sql"].split()[0] for query in captured] == ["DELETE", "INSERT"]
     assert set(RequestToken.objects.values_list("token_hash", flat=True)) == {
@@ -155,7 +159,7 @@ def test_a_new_browsers_begin_is_one_statement(fake_twitter: FakeTwitter) -> Non
     has one, or the cleanup command)."""
     flow.begin(make_request())
     RequestToken.objects.update(created_at=timezone.now() - dt.timedelta(seconds=901))
-    with CaptureQueriesContext(connection) as captured:
+    with CaptureQueriesContext(tokens_connection()) as captured:
         flow.begin(make_request())
     assert [query["sql"].split()[0] for query in captured] == ["INSERT"]
     assert RequestToken.objects.count() == 2
@@ -720,13 +724,17 @@ def test_safe_next_counts_the_length_percent_encoded() -> None:
 
 
 class RecordingRouter:
-    """Sends every write to "default", noting which models were asked about."""
+    """Sends every write where the test settings do (the app's tables to "tokens" in
+    tests/settings_second_db.py, else "default"), noting which models were asked about."""
 
     asked: list[str] = []
 
     def db_for_write(self, model: Any, **hints: Any) -> str:
         self.asked.append(model._meta.model_name)
-        return "default"
+        return TokensRouter().db_for_write(model) if TOKENS in settings.DATABASES else "default"
+
+    def allow_relation(self, obj1: Any, obj2: Any, **hints: Any) -> bool:
+        return True  # a token's user may be in the other database
 
 
 @override_settings(DATABASE_ROUTERS=["tests.test_flow.RecordingRouter"])
@@ -737,7 +745,8 @@ def test_the_flow_asks_the_router(
     where the router puts the app's rows (another engineer's suite runs them on a
     second database)."""
     cookies, oauth_token = started(make_user())
-    assert flow.database() == "default"
+    app = flow.database()
+    assert app == (TOKENS if TOKENS in settings.DATABASES else "default")
     RecordingRouter.asked = []
     usings: list[tuple[str, Any]] = []
     atomic, send_after_commit = transaction.atomic, signals.send_after_commit
@@ -756,7 +765,10 @@ def test_the_flow_asks_the_router(
     user = get_user_model()._default_manager.get()
     flow.complete(make_request(user, cookies=cookies), oauth_token, verifier)
     assert {"accesstoken", "requesttoken"} <= set(RecordingRouter.asked)
-    assert usings == [("atomic", "default"), ("on_commit", "default")]
+    # With the users apart, their database's transaction too (nothing of a sign-up kept
+    # without its token).
+    users = [("atomic", "default")] if users_apart() else []
+    assert usings == [("atomic", app), *users, ("on_commit", app)]
 
 
 # -- the flow cookie's path ------------------------------------------------------------------

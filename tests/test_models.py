@@ -12,7 +12,7 @@ from requests_oauthlib import OAuth1Session
 
 from django_twitter_oauth.exceptions import TokenDecryptionError
 from django_twitter_oauth.models import AccessToken, RequestToken
-from tests.utils import SECRET, TOKEN, make_token, make_user
+from tests.utils import SECRET, TOKEN, make_token, make_user, tokens_alias, tokens_connection
 
 pytestmark = pytest.mark.django_db
 
@@ -20,7 +20,7 @@ REQUEST_SECRET = "veNRnAWe6inFuo8o2u8SLLZLjolYDmDP7SzL0YfYI"
 
 
 def raw_columns(table: str, columns: str) -> list[bytes]:
-    with connection.cursor() as cursor:
+    with tokens_connection().cursor() as cursor:
         cursor.execute(f"SELECT {columns} FROM {table}")  # noqa: S608
         return [bytes(value) for row in cursor.fetchall() for value in row]
 
@@ -140,7 +140,7 @@ def test_user_may_link_several_accounts_and_account_is_unique() -> None:
     make_token(user)
     make_token(user, twitter_user_id="2")
     assert user.twitter_tokens.count() == 2
-    with transaction.atomic(), pytest.raises(IntegrityError):
+    with transaction.atomic(using=tokens_alias()), pytest.raises(IntegrityError):
         make_token(make_user("bob"))
 
 

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
-from django.db import connection
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from pytest_django import DjangoCaptureOnCommitCallbacks, Settings
@@ -25,7 +24,15 @@ from django_twitter_oauth.testing.provider import (
     VERIFY_CREDENTIALS,
     twitter_error,
 )
-from tests.utils import credentials, held, make_token, make_user, remaining, secrets_of
+from tests.utils import (
+    credentials,
+    held,
+    make_token,
+    make_user,
+    remaining,
+    secrets_of,
+    tokens_connection,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -412,7 +419,7 @@ def test_deletions_are_flushed_in_batches(
 ) -> None:
     monkeypatch.setattr(revocation, "FLUSH_EVERY", 2)
     tokens = held(fake_twitter, 5)
-    with CaptureQueriesContext(connection) as queries:
+    with CaptureQueriesContext(tokens_connection()) as queries:
         report = revocation.revoke(tokens, workers=1)
     assert report == Report(revoked=5)
     assert remaining() == set()
@@ -449,7 +456,7 @@ def test_no_listener_no_signal_work(
     held(None, 1, start=3)
     tokens = list(AccessToken.objects.order_by("pk"))  # users not loaded
     with (
-        CaptureQueriesContext(connection) as queries,
+        CaptureQueriesContext(tokens_connection()) as queries,
         django_capture_on_commit_callbacks(execute=True) as callbacks,
     ):
         revocation.revoke(tokens[:2])
@@ -471,7 +478,7 @@ def test_listeners_get_the_users_loaded_in_one_query(
     tokens = list(AccessToken.objects.order_by("pk"))  # users not loaded
     tokens[0].user  # noqa: B018  # this one is
     with (
-        CaptureQueriesContext(connection) as queries,
+        CaptureQueriesContext(tokens_connection()) as queries,
         django_capture_on_commit_callbacks(execute=True),
     ):
         revocation.revoke(tokens)
@@ -510,7 +517,7 @@ def test_iterate_reads_keyset_batches_where_an_unreadable_row_fails_alone(
     with override_settings(FERNET_KEYS=["a-key-since-lost"]):
         held(fake_twitter, 1, start=2)
     held(fake_twitter, 2, start=3)
-    with CaptureQueriesContext(connection) as queries:
+    with CaptureQueriesContext(tokens_connection()) as queries:
         report = revocation.revoke(revocation.iterate(AccessToken.objects.all(), 2), workers=1)
     # 2 + 2 rows, then none; the batch with the lost key is read again, deferred.
     assert sum(1 for q in queries if re.search(r"LIMIT 2\b", q["sql"])) == 4
@@ -623,7 +630,7 @@ def test_discard_skips_tokens_already_deleted(
 def test_discard_in_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(revocation, "FLUSH_EVERY", 2)
     held(None, 5)
-    with CaptureQueriesContext(connection) as queries:
+    with CaptureQueriesContext(tokens_connection()) as queries:
         report = revocation.discard(token for token in AccessToken.objects.all())
     assert report == Report(discarded=5)
     assert remaining() == set()

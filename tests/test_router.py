@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.db import connections, models
 from django.test import Client, override_settings
@@ -43,19 +44,33 @@ class TokensRouter:
         return True  # one physical database here
 
 
+#: Another connection to the app's tables, to see what is committed: "default" here, or
+#: one more to the real "tokens" database of tests/settings_second_db.py.
+OBSERVER = "observer"
+
+
 @pytest.fixture(autouse=True)
 def tokens_database() -> Iterator[None]:
-    connections.settings[TOKENS] = {**connections["default"].settings_dict}
+    # tests/settings_second_db.py has "tokens" and its router already.
+    real = TOKENS in settings.DATABASES
+    added = OBSERVER if real else TOKENS
+    connections.settings[added] = {**connections[TOKENS if real else "default"].settings_dict}
     # Connected here: Django's test case refuses a first connection to an alias that
     # was not in DATABASES when the test started.
-    connections[TOKENS].connect()
+    connections[added].connect()
+    routers = settings.DATABASE_ROUTERS if real else [f"{__name__}.TokensRouter"]
     try:
-        with override_settings(DATABASE_ROUTERS=[f"{__name__}.TokensRouter"]):
+        with override_settings(DATABASE_ROUTERS=routers):
             yield
     finally:
-        connections[TOKENS].close()
-        del connections[TOKENS]
-        del connections.settings[TOKENS]
+        connections[added].close()
+        del connections[added]
+        del connections.settings[added]
+
+
+def observer() -> str:
+    """The alias that sees the app's tables from another connection."""
+    return OBSERVER if OBSERVER in connections.settings else "default"
 
 
 @pytest.fixture
@@ -69,8 +84,8 @@ def committed(received: dict[str, list[dict[str, Any]]]) -> Iterator[dict[str, A
         seen["rows"].append(
             (
                 token.twitter_user_id,
-                AccessToken.objects.using("default").filter(pk=token.pk).exists(),
-                TokenEvent.objects.using("default")
+                AccessToken.objects.using(observer()).filter(pk=token.pk).exists(),
+                TokenEvent.objects.using(observer())
                 .filter(twitter_user_id=token.twitter_user_id)
                 .exists(),
             )

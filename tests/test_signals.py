@@ -24,6 +24,7 @@ from tests.utils import (
     make_request,
     make_token,
     make_user,
+    tokens_alias,
 )
 
 pytestmark = pytest.mark.django_db
@@ -85,7 +86,7 @@ def test_authorization_completed_not_sent_on_rollback(
         SignalRecorder() as recorder,
         django_capture_on_commit_callbacks(execute=True) as callbacks,
         pytest.raises(Rollback),
-        transaction.atomic(),
+        transaction.atomic(using=tokens_alias()),
     ):
         flow.complete(make_request(alice, cookies=cookies), oauth_token, verifier)
         raise Rollback
@@ -113,7 +114,7 @@ def test_authorization_denied_not_sent_on_rollback(
         SignalRecorder() as recorder,
         django_capture_on_commit_callbacks(execute=True),
         pytest.raises(Rollback),
-        transaction.atomic(),
+        transaction.atomic(using=tokens_alias()),
     ):
         flow.deny(make_request(cookies=cookies), oauth_token)
         raise Rollback
@@ -169,7 +170,7 @@ def test_disconnect_signal_not_sent_on_rollback(
         SignalRecorder() as recorder,
         django_capture_on_commit_callbacks(execute=True),
         pytest.raises(Rollback),
-        transaction.atomic(),
+        transaction.atomic(using=tokens_alias()),
     ):
         flow.disconnect(make_request(alice), token.twitter_user_id)
         raise Rollback
@@ -203,7 +204,8 @@ def test_a_failing_receiver_never_turns_an_authorization_into_an_error(
         response = client.post("/twitter/begin/")
         oauth_token = response["Location"].split("oauth_token=")[1]
         callback = fake_twitter.authorize(oauth_token, user_id="42", screen_name="jack")
-        with SignalRecorder() as recorder, TestCase.captureOnCommitCallbacks(execute=True):
+        commits = TestCase.captureOnCommitCallbacks(using=tokens_alias(), execute=True)
+        with SignalRecorder() as recorder, commits:
             response = client.get(callback)
     finally:
         signals.authorization_completed.disconnect(broken)

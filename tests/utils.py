@@ -18,7 +18,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser, User
 from django.contrib.sessions.backends.base import SessionBase
 from django.contrib.sessions.backends.db import SessionStore
-from django.db import connection, connections, models
+from django.db import connections, models, router
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.http import HttpRequest
 from django.test import RequestFactory
 
@@ -361,12 +362,28 @@ OLD = "tests-fernet-key-1"  # tests/settings.py's FERNET_KEYS
 NEW = "rotation-new-key"
 
 
+def tokens_alias() -> str:
+    """The database of the app's tables ("tokens" in tests/settings_second_db.py)."""
+    return router.db_for_write(AccessToken)
+
+
+def tokens_connection() -> BaseDatabaseWrapper:
+    """The connection to the app's tables: raw SQL and query counts of the app's work."""
+    return connections[tokens_alias()]
+
+
+def users_apart() -> int:
+    """1 when a router keeps the users in another database than the app's tables (one
+    more statement wherever users are loaded with tokens: no join), else 0."""
+    return int(tokens_alias() != router.db_for_read(get_user_model()))
+
+
 def ciphertexts(model: type[models.Model]) -> dict[Any, tuple[bytes, ...]]:
     """The raw encrypted columns of each row, by primary key."""
     columns = [
         str(f.column) for f in model._meta.concrete_fields if isinstance(f, EncryptedTextField)
     ]
-    with connection.cursor() as cursor:
+    with tokens_connection().cursor() as cursor:
         cursor.execute(
             f"SELECT id, {', '.join(columns)} FROM {model._meta.db_table}"  # noqa: S608
         )

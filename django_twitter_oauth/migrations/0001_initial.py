@@ -49,6 +49,7 @@ class Migration(migrations.Migration):
                 (
                     "user",
                     models.ForeignKey(
+                        db_constraint=False,
                         blank=True,
                         null=True,
                         on_delete=django.db.models.deletion.CASCADE,
@@ -126,6 +127,7 @@ class Migration(migrations.Migration):
                 (
                     "user",
                     models.ForeignKey(
+                        db_constraint=False,
                         on_delete=django.db.models.deletion.CASCADE,
                         related_name="twitter_tokens",
                         to=settings.AUTH_USER_MODEL,

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from django_twitter_oauth import revocation
 from django_twitter_oauth.conf import ACCESS_LEVELS
-from django_twitter_oauth.models import AccessToken
+from django_twitter_oauth.models import AccessToken, users_apart, with_users
 from django_twitter_oauth.revocation import iterate
 
 #: Lines of progress when stderr is not a terminal: one every this many seconds.
@@ -105,11 +105,15 @@ class Command(BaseCommand):
                 "Nothing selected: pass --all, or filters such as --stale, --user, "
                 "--access-level, --issued-before or --twitter-id."
             )
-        queryset = AccessToken.objects.select_related("user")
+        queryset = with_users(AccessToken.objects.all())
         if options["user"]:
             # The user model's own identifier: a custom one may have no ``username``.
-            username_field = get_user_model().USERNAME_FIELD
-            queryset = queryset.filter(**{f"user__{username_field}__in": options["user"]})
+            user_model = get_user_model()
+            users = user_model._default_manager.filter(
+                **{f"{user_model.USERNAME_FIELD}__in": options["user"]}
+            ).values_list("pk", flat=True)
+            # A subquery, or the users' ids when they are in another database.
+            queryset = queryset.filter(user__in=list(users) if users_apart(queryset) else users)
         if options["stale"]:
             queryset = queryset.stale()
         if options["access_level"]:
