@@ -228,6 +228,19 @@ class TwitterSession(OAuth1Session):
         return super().request(method, url, *args, **kwargs)
 
 
+def app_or_settings(
+    consumer_key: str | None, consumer_secret: str | None, api_url: str | None
+) -> tuple[str, str, str]:
+    """The app's consumer key, secret and API URL (no trailing slash): those given, and
+    the ``TWITTER_OAUTH_*`` settings for those left out (None). For this module's client
+    and the testing package's fake, which must agree on them."""
+    return (
+        app_settings.CONSUMER_KEY if consumer_key is None else consumer_key,
+        app_settings.CONSUMER_SECRET if consumer_secret is None else consumer_secret,
+        (app_settings.API_URL if api_url is None else api_url).rstrip("/"),
+    )
+
+
 class TwitterClient:
     """Twitter's OAuth 1.0a endpoints, signed with the app's consumer key and secret.
 
@@ -248,16 +261,14 @@ class TwitterClient:
         timeout: float | None = None,
         verify_endpoint: str | None = None,
     ) -> None:
-        self.consumer_key = app_settings.CONSUMER_KEY if consumer_key is None else consumer_key
-        self.consumer_secret = (
-            app_settings.CONSUMER_SECRET if consumer_secret is None else consumer_secret
+        self.consumer_key, self.consumer_secret, self.api_url = app_or_settings(
+            consumer_key, consumer_secret, api_url
         )
         if not self.consumer_key or not self.consumer_secret:
             raise ImproperlyConfigured(
                 "TWITTER_OAUTH_CONSUMER_KEY and TWITTER_OAUTH_CONSUMER_SECRET must be set to the "
                 "API key and secret of your app in the X developer portal."
             )
-        self.api_url = (app_settings.API_URL if api_url is None else api_url).rstrip("/")
         self.timeout = app_settings.TIMEOUT if timeout is None else timeout
         self.verify_endpoint = (
             app_settings.VERIFY_ENDPOINT if verify_endpoint is None else verify_endpoint

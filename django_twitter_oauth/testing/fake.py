@@ -13,6 +13,7 @@ from typing import Any, cast
 import requests
 import responses
 
+from django_twitter_oauth.client import app_or_settings
 from django_twitter_oauth.conf import app_settings
 from django_twitter_oauth.testing.provider import (
     ALIASES,
@@ -87,10 +88,13 @@ class FakeTwitter:
         tier: str = DEFAULT_TIER,
         email_permission: bool = False,
     ) -> None:
+        consumer_key, consumer_secret, api_url = app_or_settings(
+            consumer_key, consumer_secret, api_url
+        )
         self.provider = FakeProvider(
-            app_settings.CONSUMER_KEY if consumer_key is None else consumer_key,
-            app_settings.CONSUMER_SECRET if consumer_secret is None else consumer_secret,
-            api_url=app_settings.API_URL if api_url is None else api_url,
+            consumer_key,
+            consumer_secret,
+            api_url=api_url,
             app_permission=(
                 app_settings.APP_PERMISSION if app_permission is None else app_permission
             ),
