@@ -148,26 +148,48 @@ def _invalid_token_page(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _pending(request: HttpRequest, token: str) -> tuple[FakeProvider, dict[str, Any]] | None:
+    """The provider and the request token's record, or None when the token is missing,
+    unknown, used or expired."""
+    provider = provider_for(request)
+    record = provider.pending(token) if token else None
+    return None if record is None else (provider, record)
+
+
+def _authorize_page(
+    request: HttpRequest,
+    token: str,
+    provider: FakeProvider,
+    record: dict[str, Any],
+    *,
+    status: int = 200,
+    **context: Any,
+) -> HttpResponse:
+    """The page that asks the user to approve the request token's app."""
+    context = {
+        "oauth_token": token,
+        "users": SandboxUser.objects.all(),
+        "access_level": granted_level(provider.app_permission, record["access_type"]),
+        "pin_flow": record["callback"] == OOB,
+        **context,
+    }
+    return _page(request, "twitter_oauth_sandbox/authorize.html", context, status=status)
+
+
 @sandbox_enabled
 @require_GET
 def authorize(request: HttpRequest) -> HttpResponse:
     """``oauth/authorize`` and ``oauth/authenticate``: the user is asked to approve."""
     token = request.GET.get("oauth_token", "")
-    provider = provider_for(request)
-    record = provider.pending(token) if token else None
-    if record is None:
+    pending = _pending(request, token)
+    if pending is None:
         return _invalid_token_page(request)
-    return _page(
+    return _authorize_page(
         request,
-        "twitter_oauth_sandbox/authorize.html",
-        {
-            "oauth_token": token,
-            "users": SandboxUser.objects.all(),
-            "screen_name": request.GET.get("screen_name", ""),
-            "force_login": request.GET.get("force_login") in ("true", "1"),
-            "access_level": granted_level(provider.app_permission, record["access_type"]),
-            "pin_flow": record["callback"] == OOB,
-        },
+        token,
+        *pending,
+        screen_name=request.GET.get("screen_name", ""),
+        force_login=request.GET.get("force_login") in ("true", "1"),
     )
 
 
@@ -176,10 +198,10 @@ def authorize(request: HttpRequest) -> HttpResponse:
 def decide(request: HttpRequest) -> HttpResponse:
     """The user's answer on the authorize page: approve as a fake user, or cancel."""
     token = request.POST.get("oauth_token", "")
-    provider = provider_for(request)
-    record = provider.pending(token) if token else None
-    if record is None:
+    pending = _pending(request, token)
+    if pending is None:
         return _invalid_token_page(request)
+    provider, record = pending
     pin_flow = record["callback"] == OOB
     if "cancel" in request.POST:
         if not pin_flow:
@@ -195,17 +217,17 @@ def decide(request: HttpRequest) -> HttpResponse:
         )
     user = _chosen_user(request)
     if user is None:
-        context = {
-            "oauth_token": token,
-            "users": SandboxUser.objects.all(),
-            "error": _(
+        return _authorize_page(
+            request,
+            token,
+            provider,
+            record,
+            status=400,
+            error=_(
                 "Choose a fake user, or type a screen name (and, if you like, a valid "
                 "email) to create one."
             ),
-            "pin_flow": pin_flow,
-            "access_level": granted_level(provider.app_permission, record["access_type"]),
-        }
-        return _page(request, "twitter_oauth_sandbox/authorize.html", context, status=400)
+        )
     verifier = provider.approve(
         token,
         user_id=user.user_id,
