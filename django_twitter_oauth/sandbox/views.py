@@ -148,12 +148,24 @@ def _invalid_token_page(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _pending(request: HttpRequest, token: str) -> tuple[FakeProvider, dict[str, Any]] | None:
-    """The provider and the request token's record, or None when the token is missing,
-    unknown, used or expired."""
-    provider = provider_for(request)
-    record = provider.pending(token) if token else None
-    return None if record is None else (provider, record)
+def _pending_token(
+    view: Callable[[HttpRequest, str, FakeProvider, dict[str, Any]], HttpResponse],
+) -> View:
+    """For the pages about one request token (``oauth_token`` in the query or the form):
+    the view gets the token, the provider and the token's record; a missing, unknown,
+    used or expired token gets the "no longer valid" page instead."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest) -> HttpResponse:
+        data = request.POST if request.method == "POST" else request.GET
+        token = data.get("oauth_token", "")
+        provider = provider_for(request)
+        record = provider.pending(token) if token else None
+        if record is None:
+            return _invalid_token_page(request)
+        return view(request, token, provider, record)
+
+    return wrapper
 
 
 def _authorize_page(
@@ -178,16 +190,16 @@ def _authorize_page(
 
 @sandbox_enabled
 @require_GET
-def authorize(request: HttpRequest) -> HttpResponse:
+@_pending_token
+def authorize(
+    request: HttpRequest, token: str, provider: FakeProvider, record: dict[str, Any]
+) -> HttpResponse:
     """``oauth/authorize`` and ``oauth/authenticate``: the user is asked to approve."""
-    token = request.GET.get("oauth_token", "")
-    pending = _pending(request, token)
-    if pending is None:
-        return _invalid_token_page(request)
     return _authorize_page(
         request,
         token,
-        *pending,
+        provider,
+        record,
         screen_name=request.GET.get("screen_name", ""),
         force_login=request.GET.get("force_login") in ("true", "1"),
     )
@@ -195,13 +207,11 @@ def authorize(request: HttpRequest) -> HttpResponse:
 
 @sandbox_enabled
 @require_POST
-def decide(request: HttpRequest) -> HttpResponse:
+@_pending_token
+def decide(
+    request: HttpRequest, token: str, provider: FakeProvider, record: dict[str, Any]
+) -> HttpResponse:
     """The user's answer on the authorize page: approve as a fake user, or cancel."""
-    token = request.POST.get("oauth_token", "")
-    pending = _pending(request, token)
-    if pending is None:
-        return _invalid_token_page(request)
-    provider, record = pending
     pin_flow = record["callback"] == OOB
     if "cancel" in request.POST:
         if not pin_flow:
