@@ -46,6 +46,25 @@ SECRET_COLUMNS = ("token", "secret")
 #: may only view the list could rebuild one a request at a time.
 SECRET_LOOKUP_FIELDS = frozenset({"token", "secret", "token_hash", "flow_key_hash"})
 
+#: The confirmation page of each action that deletes tokens: its title and question.
+_CONFIRMATIONS = {
+    "revoke_selected": (
+        _("Revoke tokens at Twitter"),
+        _(
+            "Twitter will invalidate these tokens, then they are deleted here. "
+            "Their users must authorize again."
+        ),
+    ),
+    "discard_selected": (
+        _("Discard tokens"),
+        _(
+            "These tokens are deleted here without telling Twitter (use this "
+            "after a permission change, or for tokens Twitter no longer "
+            "accepts). Their users must authorize again."
+        ),
+    ),
+}
+
 if TYPE_CHECKING:
     # ModelAdmin is generic only in django-stubs, not at run time.
     AccessTokenAdminBase = admin.ModelAdmin[AccessToken]
@@ -278,20 +297,15 @@ class AccessTokenAdmin(UserSearch, NoSecretLookups, AccessTokenAdminBase):
     # -- actions ------------------------------------------------------------------------
 
     def _confirm(
-        self,
-        request: HttpRequest,
-        queryset: QuerySet[AccessToken],
-        *,
-        action: str,
-        title: str,
-        question: str,
+        self, request: HttpRequest, queryset: QuerySet[AccessToken], action: str
     ) -> TemplateResponse:
-        """Django's delete_selected convention: a page listing the tokens; the second
-        POST carries post=yes."""
+        """Django's delete_selected convention: a page listing the tokens, with the
+        action's _CONFIRMATIONS words; the second POST carries post=yes."""
+        title, question = _CONFIRMATIONS[action]
         context = {
             **self.admin_site.each_context(request),
-            "title": title,
-            "question": question,
+            "title": str(title),
+            "question": str(question),
             "queryset": with_users(queryset),
             "opts": self.model._meta,
             "action": action,
@@ -324,17 +338,21 @@ class AccessTokenAdmin(UserSearch, NoSecretLookups, AccessTokenAdminBase):
         self,
         request: HttpRequest,
         queryset: QuerySet[AccessToken],
+        action: str,
         delete: Callable[[Iterator[AccessToken]], revocation.Report],
         *,
         credentials: bool,
         message: str,
-    ) -> None:
-        """The body of revoke and discard: ``delete`` the selection through the service,
-        log each token deleted, report."""
+    ) -> HttpResponse | None:
+        """The body of revoke and discard: the confirmation page first; once confirmed,
+        ``delete`` the selection through the service, log each token deleted, report."""
+        if request.POST.get("post") != "yes":
+            return self._confirm(request, queryset, action)
         tokens: list[AccessToken] = []
         report = delete(self._selected(queryset, tokens, credentials=credentials))
         self._log(request, self._deleted(tokens), DELETION, message)
         self._report(request, report)
+        return None
 
     def _max_wait(self) -> float:
         return min(app_settings.RATE_LIMIT_MAX_WAIT, self.rate_limit_max_wait)
@@ -412,22 +430,10 @@ class AccessTokenAdmin(UserSearch, NoSecretLookups, AccessTokenAdminBase):
     def revoke_selected(
         self, request: HttpRequest, queryset: QuerySet[AccessToken]
     ) -> HttpResponse | None:
-        if request.POST.get("post") != "yes":
-            return self._confirm(
-                request,
-                queryset,
-                action="revoke_selected",
-                title=str(_("Revoke tokens at Twitter")),
-                question=str(
-                    _(
-                        "Twitter will invalidate these tokens, then they are deleted here. "
-                        "Their users must authorize again."
-                    )
-                ),
-            )
-        self._delete_selected(
+        return self._delete_selected(
             request,
             queryset,
+            "revoke_selected",
             functools.partial(
                 revocation.revoke,
                 actor=request.user,
@@ -437,40 +443,20 @@ class AccessTokenAdmin(UserSearch, NoSecretLookups, AccessTokenAdminBase):
             credentials=True,
             message="Revoked at Twitter and deleted.",
         )
-        return None
 
     @admin.action(description=_("Discard selected tokens"), permissions=["delete"])
     def discard_selected(
         self, request: HttpRequest, queryset: QuerySet[AccessToken]
     ) -> HttpResponse | None:
-        if request.POST.get("post") != "yes":
-            return self._confirm_discard(request, queryset)
-        self._delete_selected(
+        return self._delete_selected(
             request,
             queryset,
+            "discard_selected",
             functools.partial(
                 revocation.discard, actor=request.user, reason="discarded in the admin"
             ),
             credentials=False,
             message="Discarded.",
-        )
-        return None
-
-    def _confirm_discard(
-        self, request: HttpRequest, queryset: QuerySet[AccessToken]
-    ) -> HttpResponse:
-        return self._confirm(
-            request,
-            queryset,
-            action="discard_selected",
-            title=str(_("Discard tokens")),
-            question=str(
-                _(
-                    "These tokens are deleted here without telling Twitter (use this "
-                    "after a permission change, or for tokens Twitter no longer "
-                    "accepts). Their users must authorize again."
-                )
-            ),
         )
 
     @admin.action(description=_("Verify selected tokens"), permissions=["change"])
@@ -516,7 +502,9 @@ class AccessTokenAdmin(UserSearch, NoSecretLookups, AccessTokenAdminBase):
         # even should the verify POST carry post=yes.
         if not self.has_delete_permission(request):
             return None
-        return self._confirm_discard(request, self.get_queryset(request).filter(pk__in=invalid))
+        return self._confirm(
+            request, self.get_queryset(request).filter(pk__in=invalid), "discard_selected"
+        )
 
 
 @admin.register(TokenEvent)

@@ -97,17 +97,24 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
                 )
             )
     for name in ("SIGN_IN", "ALLOW_SIGNUP", "LOGIN_ON_GET", "SANDBOX_ALLOWED"):
-        value = getattr(app_settings, name)
-        if not isinstance(value, bool):
-            errors.append(
-                Error(
-                    f"TWITTER_OAUTH_{name} is {value!r}.",
-                    hint="Use True or False.",
-                    id="twitter_oauth.E010",
-                )
-            )
+        errors.extend(_check_bool(name, "E010"))
     errors.extend(_check_identity_settings())
     return errors
+
+
+def _check_bool(name: str, check_id: str) -> list[CheckMessage]:
+    """TWITTER_OAUTH_<name> is True or False: typed bool, but a settings module may hold
+    anything."""
+    value: object = getattr(app_settings, name)
+    if isinstance(value, bool):
+        return []
+    return [
+        Error(
+            f"TWITTER_OAUTH_{name} is {value!r}.",
+            hint="Use True or False.",
+            id=f"twitter_oauth.{check_id}",
+        )
+    ]
 
 
 def _check_identity_settings() -> list[CheckMessage]:
@@ -124,16 +131,7 @@ def _check_identity_settings() -> list[CheckMessage]:
                 id="twitter_oauth.E018",
             )
         )
-    # Typed bool, but a settings module may hold anything.
-    request_email: object = app_settings.REQUEST_EMAIL
-    if not isinstance(request_email, bool):
-        errors.append(
-            Error(
-                f"TWITTER_OAUTH_REQUEST_EMAIL is {request_email!r}.",
-                hint="Use True or False.",
-                id="twitter_oauth.E019",
-            )
-        )
+    errors.extend(_check_bool("REQUEST_EMAIL", "E019"))
     errors.extend(_check_signup(app_settings.SIGNUP))
     tier = app_settings.SANDBOX_TIER
     if tier not in SANDBOX_TIERS:

@@ -17,7 +17,6 @@ import heapq
 import html
 import itertools
 import json
-import json as _json_module
 import logging
 import os
 import re
@@ -29,7 +28,7 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import requests
 from django.core.exceptions import ImproperlyConfigured, ValidationError
@@ -58,6 +57,9 @@ from django_twitter_oauth.exceptions import (
     TwitterRejected,
     TwitterUnavailable,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "AccessTokenResult",
@@ -226,6 +228,19 @@ class TwitterSession(OAuth1Session):
         return super().request(method, url, *args, **kwargs)
 
 
+def app_or_settings(
+    consumer_key: str | None, consumer_secret: str | None, api_url: str | None
+) -> tuple[str, str, str]:
+    """The app's consumer key, secret and API URL (no trailing slash): those given, and
+    the ``TWITTER_OAUTH_*`` settings for those left out (None). For this module's client
+    and the testing package's fake, which must agree on them."""
+    return (
+        app_settings.CONSUMER_KEY if consumer_key is None else consumer_key,
+        app_settings.CONSUMER_SECRET if consumer_secret is None else consumer_secret,
+        (app_settings.API_URL if api_url is None else api_url).rstrip("/"),
+    )
+
+
 class TwitterClient:
     """Twitter's OAuth 1.0a endpoints, signed with the app's consumer key and secret.
 
@@ -246,16 +261,14 @@ class TwitterClient:
         timeout: float | None = None,
         verify_endpoint: str | None = None,
     ) -> None:
-        self.consumer_key = app_settings.CONSUMER_KEY if consumer_key is None else consumer_key
-        self.consumer_secret = (
-            app_settings.CONSUMER_SECRET if consumer_secret is None else consumer_secret
+        self.consumer_key, self.consumer_secret, self.api_url = app_or_settings(
+            consumer_key, consumer_secret, api_url
         )
         if not self.consumer_key or not self.consumer_secret:
             raise ImproperlyConfigured(
                 "TWITTER_OAUTH_CONSUMER_KEY and TWITTER_OAUTH_CONSUMER_SECRET must be set to the "
                 "API key and secret of your app in the X developer portal."
             )
-        self.api_url = (app_settings.API_URL if api_url is None else api_url).rstrip("/")
         self.timeout = app_settings.TIMEOUT if timeout is None else timeout
         self.verify_endpoint = (
             app_settings.VERIFY_ENDPOINT if verify_endpoint is None else verify_endpoint
@@ -392,12 +405,7 @@ class TwitterClient:
         response = self._call("POST", endpoint, token=token, secret=secret)
         if response.status_code == 204:
             return
-        try:
-            data = json.loads(response.content)
-        except ValueError:
-            raise _malformed(
-                f"Twitter's answer to {endpoint} is not JSON.", endpoint, response
-            ) from None
+        data = _json(response, endpoint)
         if not isinstance(data, dict) or not data.get("access_token"):
             raise _malformed(
                 f"Twitter's answer to {endpoint} did not confirm the revocation (no access_token).",
@@ -458,24 +466,13 @@ class TwitterClient:
         data = _json_object(response, endpoint)
         user_id = data.get("id_str")
         if not isinstance(user_id, str) or not user_id:
+            # The integer ``id`` stands in for a missing ``id_str`` (not a bool: True is 1).
             raw_id = data.get("id")
-            if isinstance(raw_id, bool) or not isinstance(raw_id, int):
-                raise _malformed(
-                    f"Twitter's answer to {endpoint} lacked the user id.", endpoint, response
-                )
-            user_id = str(raw_id)
-        screen_name = data.get("screen_name")
-        if not isinstance(screen_name, str) or not screen_name:
-            raise _malformed(
-                f"Twitter's answer to {endpoint} lacked the screen name.", endpoint, response
+            user_id = (
+                None if isinstance(raw_id, bool) or not isinstance(raw_id, int) else str(raw_id)
             )
-        return Credentials(
-            user_id=_shaped(user_id, _USER_ID, "user id", endpoint, response),
-            screen_name=_shaped(screen_name, _SCREEN_NAME, "screen name", endpoint, response),
-            access_level=_access_level(response, endpoint),
-            data=data,
-            name=_display_name(data, endpoint, response),
-            email=_email(data) if include_email else None,
+        return _credentials(
+            data, user_id, data.get("screen_name"), endpoint, response, email=include_email
         )
 
     def _users_me(self, token: str, secret: str) -> Credentials:
@@ -485,22 +482,7 @@ class TwitterClient:
         data = _json_object(response, endpoint).get("data")
         if not isinstance(data, dict):
             raise _malformed(f"Twitter's answer to {endpoint} lacked data.", endpoint, response)
-        user_id, screen_name = data.get("id"), data.get("username")
-        if not isinstance(user_id, str) or not user_id:
-            raise _malformed(
-                f"Twitter's answer to {endpoint} lacked the user id.", endpoint, response
-            )
-        if not isinstance(screen_name, str) or not screen_name:
-            raise _malformed(
-                f"Twitter's answer to {endpoint} lacked the screen name.", endpoint, response
-            )
-        return Credentials(
-            user_id=_shaped(user_id, _USER_ID, "user id", endpoint, response),
-            screen_name=_shaped(screen_name, _SCREEN_NAME, "screen name", endpoint, response),
-            access_level=_access_level(response, endpoint),
-            data=data,
-            name=_display_name(data, endpoint, response),
-        )
+        return _credentials(data, data.get("id"), data.get("username"), endpoint, response)
 
     def api(
         self,
@@ -609,6 +591,14 @@ def _kept_session(api_url: str) -> requests.Session:
     return session
 
 
+class _Body(TypedDict, total=False):
+    """What ``post``, ``put`` and ``delete`` pass on to :meth:`TwitterAPI.request`."""
+
+    params: Mapping[str, Any] | None
+    json: Any
+    data: Any
+
+
 class TwitterAPI:
     """Calls to Twitter's API on one user's behalf, signed with their access token.
 
@@ -643,35 +633,14 @@ class TwitterAPI:
     def get(self, path: str, *, params: Mapping[str, Any] | None = None) -> Any:
         return self.request("GET", path, params=params)
 
-    def post(
-        self,
-        path: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        json: Any = None,
-        data: Any = None,
-    ) -> Any:
-        return self.request("POST", path, params=params, json=json, data=data)
+    def post(self, path: str, **body: Unpack[_Body]) -> Any:
+        return self.request("POST", path, **body)
 
-    def put(
-        self,
-        path: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        json: Any = None,
-        data: Any = None,
-    ) -> Any:
-        return self.request("PUT", path, params=params, json=json, data=data)
+    def put(self, path: str, **body: Unpack[_Body]) -> Any:
+        return self.request("PUT", path, **body)
 
-    def delete(
-        self,
-        path: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        json: Any = None,
-        data: Any = None,
-    ) -> Any:
-        return self.request("DELETE", path, params=params, json=json, data=data)
+    def delete(self, path: str, **body: Unpack[_Body]) -> Any:
+        return self.request("DELETE", path, **body)
 
     def request(
         self,
@@ -701,12 +670,7 @@ class TwitterAPI:
             raise
         if response.status_code == 204 or not response.content.strip():
             return None
-        try:
-            return _json_module.loads(response.content)
-        except ValueError:
-            raise _malformed(
-                f"Twitter's answer to {endpoint} is not JSON.", endpoint, response
-            ) from None
+        return _json(response, endpoint)
 
     def _endpoint(self, path: str) -> str:
         """``path`` relative to the API URL; an absolute URL only on the API URL itself
@@ -966,13 +930,45 @@ def _shaped(
     return value
 
 
-def _json_object(response: requests.Response, endpoint: str) -> dict[str, Any]:
+def _credentials(
+    data: dict[str, Any],
+    user_id: object,
+    screen_name: object,
+    endpoint: str,
+    response: requests.Response,
+    *,
+    email: bool = False,
+) -> Credentials:
+    """The Credentials in a user object of either API version (``email``: read its
+    ``email`` too), or a MalformedResponse for a missing or out-of-shape field."""
+    if not isinstance(user_id, str) or not user_id:
+        raise _malformed(f"Twitter's answer to {endpoint} lacked the user id.", endpoint, response)
+    if not isinstance(screen_name, str) or not screen_name:
+        raise _malformed(
+            f"Twitter's answer to {endpoint} lacked the screen name.", endpoint, response
+        )
+    return Credentials(
+        user_id=_shaped(user_id, _USER_ID, "user id", endpoint, response),
+        screen_name=_shaped(screen_name, _SCREEN_NAME, "screen name", endpoint, response),
+        access_level=_access_level(response, endpoint),
+        data=data,
+        name=_display_name(data, endpoint, response),
+        email=_email(data) if email else None,
+    )
+
+
+def _json(response: requests.Response, endpoint: str) -> Any:
+    """The parsed JSON body, or a MalformedResponse when it is not JSON."""
     try:
-        data = json.loads(response.content)
+        return json.loads(response.content)
     except ValueError:
         raise _malformed(
             f"Twitter's answer to {endpoint} is not JSON.", endpoint, response
         ) from None
+
+
+def _json_object(response: requests.Response, endpoint: str) -> dict[str, Any]:
+    data = _json(response, endpoint)
     if not isinstance(data, dict):
         raise _malformed(
             f"Twitter's answer to {endpoint} is not a JSON object.", endpoint, response

@@ -148,38 +148,70 @@ def _invalid_token_page(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _pending_token(
+    view: Callable[[HttpRequest, str, FakeProvider, dict[str, Any]], HttpResponse],
+) -> View:
+    """For the pages about one request token (``oauth_token`` in the query or the form):
+    the view gets the token, the provider and the token's record; a missing, unknown,
+    used or expired token gets the "no longer valid" page instead."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest) -> HttpResponse:
+        data = request.POST if request.method == "POST" else request.GET
+        token = data.get("oauth_token", "")
+        provider = provider_for(request)
+        record = provider.pending(token) if token else None
+        if record is None:
+            return _invalid_token_page(request)
+        return view(request, token, provider, record)
+
+    return wrapper
+
+
+def _authorize_page(
+    request: HttpRequest,
+    token: str,
+    provider: FakeProvider,
+    record: dict[str, Any],
+    *,
+    status: int = 200,
+    **context: Any,
+) -> HttpResponse:
+    """The page that asks the user to approve the request token's app."""
+    context = {
+        "oauth_token": token,
+        "users": SandboxUser.objects.all(),
+        "access_level": granted_level(provider.app_permission, record["access_type"]),
+        "pin_flow": record["callback"] == OOB,
+        **context,
+    }
+    return _page(request, "twitter_oauth_sandbox/authorize.html", context, status=status)
+
+
 @sandbox_enabled
 @require_GET
-def authorize(request: HttpRequest) -> HttpResponse:
+@_pending_token
+def authorize(
+    request: HttpRequest, token: str, provider: FakeProvider, record: dict[str, Any]
+) -> HttpResponse:
     """``oauth/authorize`` and ``oauth/authenticate``: the user is asked to approve."""
-    token = request.GET.get("oauth_token", "")
-    provider = provider_for(request)
-    record = provider.pending(token) if token else None
-    if record is None:
-        return _invalid_token_page(request)
-    return _page(
+    return _authorize_page(
         request,
-        "twitter_oauth_sandbox/authorize.html",
-        {
-            "oauth_token": token,
-            "users": SandboxUser.objects.all(),
-            "screen_name": request.GET.get("screen_name", ""),
-            "force_login": request.GET.get("force_login") in ("true", "1"),
-            "access_level": granted_level(provider.app_permission, record["access_type"]),
-            "pin_flow": record["callback"] == OOB,
-        },
+        token,
+        provider,
+        record,
+        screen_name=request.GET.get("screen_name", ""),
+        force_login=request.GET.get("force_login") in ("true", "1"),
     )
 
 
 @sandbox_enabled
 @require_POST
-def decide(request: HttpRequest) -> HttpResponse:
+@_pending_token
+def decide(
+    request: HttpRequest, token: str, provider: FakeProvider, record: dict[str, Any]
+) -> HttpResponse:
     """The user's answer on the authorize page: approve as a fake user, or cancel."""
-    token = request.POST.get("oauth_token", "")
-    provider = provider_for(request)
-    record = provider.pending(token) if token else None
-    if record is None:
-        return _invalid_token_page(request)
     pin_flow = record["callback"] == OOB
     if "cancel" in request.POST:
         if not pin_flow:
@@ -195,17 +227,17 @@ def decide(request: HttpRequest) -> HttpResponse:
         )
     user = _chosen_user(request)
     if user is None:
-        context = {
-            "oauth_token": token,
-            "users": SandboxUser.objects.all(),
-            "error": _(
+        return _authorize_page(
+            request,
+            token,
+            provider,
+            record,
+            status=400,
+            error=_(
                 "Choose a fake user, or type a screen name (and, if you like, a valid "
                 "email) to create one."
             ),
-            "pin_flow": pin_flow,
-            "access_level": granted_level(provider.app_permission, record["access_type"]),
-        }
-        return _page(request, "twitter_oauth_sandbox/authorize.html", context, status=400)
+        )
     verifier = provider.approve(
         token,
         user_id=user.user_id,

@@ -8,25 +8,28 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, cast
+from typing import TYPE_CHECKING, cast
 
 import requests
 import responses
 
+from django_twitter_oauth.client import app_or_settings
 from django_twitter_oauth.conf import app_settings
 from django_twitter_oauth.testing.provider import (
     ALIASES,
-    DEFAULT_SCREEN_NAME,
     DEFAULT_TIER,
-    DEFAULT_USER_ID,
     JSON,
     ConnectionFault,
     FakeProvider,
+    FakeUser,
     Fault,
     TimeoutFault,
     problem,
     twitter_error,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["FakeCall", "FakeTwitter"]
 
@@ -87,10 +90,13 @@ class FakeTwitter:
         tier: str = DEFAULT_TIER,
         email_permission: bool = False,
     ) -> None:
+        consumer_key, consumer_secret, api_url = app_or_settings(
+            consumer_key, consumer_secret, api_url
+        )
         self.provider = FakeProvider(
-            app_settings.CONSUMER_KEY if consumer_key is None else consumer_key,
-            app_settings.CONSUMER_SECRET if consumer_secret is None else consumer_secret,
-            api_url=app_settings.API_URL if api_url is None else api_url,
+            consumer_key,
+            consumer_secret,
+            api_url=api_url,
             app_permission=(
                 app_settings.APP_PERMISSION if app_permission is None else app_permission
             ),
@@ -155,38 +161,24 @@ class FakeTwitter:
 
     # -- the user at Twitter ------------------------------------------------------------
 
-    def approve(
-        self,
-        oauth_token: str,
-        *,
-        user_id: str = DEFAULT_USER_ID,
-        screen_name: str = DEFAULT_SCREEN_NAME,
-        access_level: str | None = None,
-        name: str | None = None,
-        email: str | None = None,
-    ) -> str:
+    def approve(self, oauth_token: str, **user: Unpack[FakeUser]) -> str:
         """The user approves the app; returns the verifier (the PIN in the oob flow).
 
         ``access_level`` defaults to what Twitter would grant: the app permission,
         lowered by the ``x_auth_access_type`` the request token asked for. ``name``
         defaults to the screen name; ``email`` (none by default) is what
         ``verify_credentials`` answers with ``include_email=true`` when the app has
-        the email permission.
+        the email permission. ``user_id`` and ``screen_name`` default as in
+        :meth:`FakeProvider.approve
+        <django_twitter_oauth.testing.provider.FakeProvider.approve>`.
         """
-        return self.provider.approve(
-            oauth_token,
-            user_id=user_id,
-            screen_name=screen_name,
-            access_level=access_level,
-            name=name,
-            email=email,
-        )
+        return self.provider.approve(oauth_token, **user)
 
     def redirect_url(self, oauth_token: str, verifier: str) -> str:
         """The callback URL Twitter redirects to after approval."""
         return self.provider.redirect_url(oauth_token, verifier)
 
-    def authorize(self, oauth_token: str, **user: Any) -> str:
+    def authorize(self, oauth_token: str, **user: Unpack[FakeUser]) -> str:
         """approve() then redirect_url(): the callback URL with token and verifier."""
         return self.redirect_url(oauth_token, self.approve(oauth_token, **user))
 
@@ -194,28 +186,11 @@ class FakeTwitter:
         """The user cancels; returns the callback URL with ``denied=<token>``."""
         return self.provider.deny(oauth_token)
 
-    def add_access_token(
-        self,
-        token: str,
-        secret: str,
-        *,
-        user_id: str = DEFAULT_USER_ID,
-        screen_name: str = DEFAULT_SCREEN_NAME,
-        access_level: str | None = None,
-        name: str | None = None,
-        email: str | None = None,
-    ) -> None:
+    def add_access_token(self, token: str, secret: str, **user: Unpack[FakeUser]) -> None:
         """An access token Twitter knows, as if the user had authorized the app (for
-        tests that start from tokens the site already holds)."""
-        self.provider.add_access_token(
-            token,
-            secret,
-            user_id=user_id,
-            screen_name=screen_name,
-            access_level=access_level,
-            name=name,
-            email=email,
-        )
+        tests that start from tokens the site already holds); ``user`` as for
+        :meth:`approve`, but ``access_level`` defaults to the app permission."""
+        self.provider.add_access_token(token, secret, **user)
 
     def invalidate(self, token: str) -> bool:
         """Twitter forgets an access token, as when the user revokes the app."""

@@ -22,7 +22,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, TypedDict, cast
 
 from oauthlib.common import Request as OAuthRequest
 from oauthlib.oauth1 import (
@@ -42,7 +42,14 @@ from django_twitter_oauth.conf import (
 )
 from django_twitter_oauth.testing.store import MemoryStore, Store
 
-__all__ = ["ConnectionFault", "FakeProvider", "FakeResponse", "Fault", "TimeoutFault"]
+__all__ = [
+    "ConnectionFault",
+    "FakeProvider",
+    "FakeResponse",
+    "FakeUser",
+    "Fault",
+    "TimeoutFault",
+]
 
 # Endpoint names (paths under api_url), not credentials.
 REQUEST_TOKEN = "oauth/request_token"  # noqa: S105
@@ -351,6 +358,33 @@ class FakeValidator(RequestValidator):
         return True
 
 
+class FakeUser(TypedDict, total=False):
+    """Who the user at the fake Twitter is: the keywords of :meth:`FakeProvider.approve`
+    and :meth:`FakeProvider.add_access_token` (their defaults apply to those left out)."""
+
+    user_id: str
+    screen_name: str
+    access_level: str | None
+    name: str | None
+    email: str | None
+
+
+def _user_record(
+    user_id: str, screen_name: str, access_level: str, name: str | None, email: str | None
+) -> dict[str, Any]:
+    """The user as the store keeps them with a token (``name`` defaults to the screen
+    name)."""
+    if access_level not in ACCESS_LEVELS:
+        raise ValueError(f"access_level must be one of {ACCESS_LEVELS}.")
+    return {
+        "user_id": str(user_id),
+        "screen_name": screen_name,
+        "access_level": access_level,
+        "name": screen_name if name is None else name,
+        "email": email,
+    }
+
+
 class FakeProvider:
     """Twitter's OAuth endpoints over a :class:`~.store.Store`, for one or more consumers.
 
@@ -477,23 +511,21 @@ class FakeProvider:
         unless ``consumer_key`` is given) at ``access_level`` (default: the app's
         permission). Lets tests start from tokens a site already holds. ``name``
         (default: the screen name) and ``email`` (default: none) are the user's."""
-        if access_level is None:
-            access_level = self.app_permission
-        if access_level not in ACCESS_LEVELS:
-            raise ValueError(f"access_level must be one of {ACCESS_LEVELS}.")
+        user = _user_record(
+            user_id,
+            screen_name,
+            self.app_permission if access_level is None else access_level,
+            name,
+            email,
+        )
         consumer_key = self.consumer_key if consumer_key is None else consumer_key
-        user = {
-            "user_id": str(user_id),
-            "screen_name": screen_name,
-            "access_level": access_level,
-            "name": screen_name if name is None else name,
-            "email": email,
-        }
         self.store.set(
             "access_token", token, {"secret": secret, "consumer_key": consumer_key, **user}
         )
         # Re-authorizing at the same level returns this token (see _issue_access_token).
-        self.store.set("current_token", f"{consumer_key}:{user['user_id']}:{access_level}", token)
+        self.store.set(
+            "current_token", f"{consumer_key}:{user['user_id']}:{user['access_level']}", token
+        )
 
     def pending(self, oauth_token: str) -> dict[str, Any] | None:
         """The request token's record while it can still be exchanged, else None."""
@@ -524,23 +556,24 @@ class FakeProvider:
         Approving again replaces the verifier; the request token's lifetime restarts.
         """
         record = self._pending(oauth_token)
-        if access_level is None:
-            access_level = granted_level(self.app_permission, record["access_type"])
-        if access_level not in ACCESS_LEVELS:
-            raise ValueError(f"access_level must be one of {ACCESS_LEVELS}.")
+        user = _user_record(
+            user_id,
+            screen_name,
+            (
+                granted_level(self.app_permission, record["access_type"])
+                if access_level is None
+                else access_level
+            ),
+            name,
+            email,
+        )
         if verifier is None:
             if record["callback"] == OOB:
                 verifier = f"{secrets.randbelow(10**7):07d}"
             else:
                 verifier = secrets.token_urlsafe(24)
         record["verifier"] = verifier
-        record["user"] = {
-            "user_id": str(user_id),
-            "screen_name": screen_name,
-            "access_level": access_level,
-            "name": screen_name if name is None else name,
-            "email": email,
-        }
+        record["user"] = user
         self.store.set("request_token", oauth_token, record, ttl=self.request_token_lifetime)
         return verifier
 
