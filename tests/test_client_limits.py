@@ -242,11 +242,13 @@ def test_proxied_pools_are_watched() -> None:
 def test_a_released_call_is_left_alone() -> None:
     a, b = socket.socketpair()
     with a, b:
-        deadline = client_module._Deadline(0.01)
+        # Released well before its deadline (0.3 s; a loaded machine can take more than
+        # a few milliseconds between two lines), then left past it.
+        deadline = client_module._Deadline(0.3)
         deadline.sock = a
         client_module._watchdog.watch(deadline)
         client_module._watchdog.release(deadline)
-        time.sleep(0.1)
+        time.sleep(0.5)
         a.sendall(b"still open")
 
         assert not deadline.expired
