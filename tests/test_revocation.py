@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
+from django.db import connections, router
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from pytest_django import DjangoCaptureOnCommitCallbacks, Settings
@@ -477,8 +478,10 @@ def test_listeners_get_the_users_loaded_in_one_query(
     held(fake_twitter, 1, user=bob, start=3)
     tokens = list(AccessToken.objects.order_by("pk"))  # users not loaded
     tokens[0].user  # noqa: B018  # this one is
+    # The users' own database (the app's, unless a router keeps them apart).
+    users_connection = connections[router.db_for_read(get_user_model())]
     with (
-        CaptureQueriesContext(tokens_connection()) as queries,
+        CaptureQueriesContext(users_connection) as queries,
         django_capture_on_commit_callbacks(execute=True),
     ):
         revocation.revoke(tokens)
