@@ -52,7 +52,7 @@ SHAPE_SECOND_DB := DJANGO_SETTINGS_MODULE=tests.settings_second_db DATABASE_URL=
 	REDIS_URL=$(REDIS_URL)
 # The second-database shape runs its fast lane here: its slow tests (fuzzing's and the
 # interruption tests' raw SQL and subprocesses) do not all follow the router yet
-# (CHANGELOG, "Known gaps"); make test-second-db runs them all.
+# (docs/models.rst, "Known gap"); make test-second-db runs them all.
 SECOND_DB_LANE ?= -m "not slow"
 
 # axe-core for the accessibility checks of the browser tests, from the npm registry;
