@@ -27,7 +27,7 @@ import string
 import urllib.parse
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +36,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.core.exceptions import BadRequest, TooManyFieldsSent
-from django.db import connection, models, transaction
+from django.db import connections, models, router, transaction
 from django.http import QueryDict
 from django.http.multipartparser import MultiPartParserError
 from django.test import Client, RequestFactory, override_settings
@@ -459,20 +459,29 @@ ROW_MODELS: tuple[type[models.Model], ...] = (
     TokenEvent,
     get_user_model(),
 )
-# One query for the primary keys of all of them (it runs twice per example); the
-# names are the models' own, not input.
-ROWS_SQL = " UNION ALL ".join(
-    f"SELECT '{model.__name__}', {model._meta.pk.column} FROM {model._meta.db_table}"  # noqa: S608  # type: ignore[union-attr]
-    for model in ROW_MODELS
-)
+
+
+def rows_sql(row_models: tuple[type[models.Model], ...]) -> str:
+    """One query for the primary keys of ``row_models`` (it runs twice per example); the
+    names are the models' own, not input."""
+    return " UNION ALL ".join(
+        f"SELECT '{model.__name__}', {model._meta.pk.column} FROM {model._meta.db_table}"  # noqa: S608  # type: ignore[union-attr]
+        for model in row_models
+    )
 
 
 def rows() -> dict[str, set[Any]]:
+    """The primary keys of ROW_MODELS, each read on its own database (the users may be
+    apart from the app's tables, tests/settings_second_db.py)."""
     found: dict[str, set[Any]] = {model.__name__: set() for model in ROW_MODELS}
-    with connection.cursor() as cursor:
-        cursor.execute(ROWS_SQL)
-        for name, pk in cursor.fetchall():
-            found[name].add(pk)
+    by_alias: dict[str, list[type[models.Model]]] = defaultdict(list)
+    for model in ROW_MODELS:
+        by_alias[router.db_for_write(model)].append(model)
+    for alias, row_models in by_alias.items():
+        with connections[alias].cursor() as cursor:
+            cursor.execute(rows_sql(tuple(row_models)))
+            for name, pk in cursor.fetchall():
+                found[name].add(pk)
     return found
 
 
@@ -484,9 +493,12 @@ def created(before: dict[str, set[Any]]) -> dict[str, int]:
 @contextmanager
 def rolled_back() -> Iterator[None]:
     """One example's database work, undone at its end."""
-    with transaction.atomic():
+    with ExitStack() as stack:
+        for alias in connections:
+            stack.enter_context(transaction.atomic(using=alias))
         yield
-        transaction.set_rollback(True)
+        for alias in connections:
+            transaction.set_rollback(True, using=alias)
 
 
 # -- browsers -------------------------------------------------------------------------------

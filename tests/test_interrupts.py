@@ -43,7 +43,7 @@ from typing import Any
 
 import pytest
 from cryptography.fernet import MultiFernet
-from django.db import connection, connections, transaction
+from django.db import connections, transaction
 from django.test import override_settings
 
 from django_twitter_oauth import fields, rotation
@@ -69,6 +69,8 @@ from tests.utils import (
     sandbox_caches,
     summary,
     this_settings_module,
+    tokens_alias,
+    tokens_connection,
 )
 from tests.utils import sandbox_provider as sandbox
 
@@ -98,8 +100,8 @@ def start(*args: str, env: dict[str, str], settings_module: str) -> subprocess.P
 
 
 def waiting_for_a_lock() -> int:
-    """PostgreSQL: the sessions of the test database waiting for a lock."""
-    with connection.cursor() as cursor:
+    """PostgreSQL: the sessions of the app's test database waiting for a lock."""
+    with tokens_connection().cursor() as cursor:
         # Inside a transaction the statistics views keep the first snapshot taken.
         cursor.execute("SELECT pg_stat_clear_snapshot()")
         cursor.execute(
@@ -162,21 +164,21 @@ def held_inside_transaction(
     transaction): the trigger ``BEFORE <trigger>`` calls the command's ``hold_here()``.
     """
     with ExitStack() as stack:
-        if connection.vendor == "postgresql":
-            stack.enter_context(transaction.atomic())
+        if tokens_connection().vendor == "postgresql":
+            stack.enter_context(transaction.atomic(using=tokens_alias()))
             lock()
 
             def reached() -> None:
                 wait_until(lambda: waiting_for_a_lock() > 0, "the command to wait")
 
         else:
-            with connection.cursor() as cursor:
+            with tokens_connection().cursor() as cursor:
                 cursor.execute(
                     f"CREATE TRIGGER {HOLD_TRIGGER} BEFORE {trigger} BEGIN SELECT hold_here(); END"
                 )
 
             def drop() -> None:
-                with connection.cursor() as cursor:
+                with tokens_connection().cursor() as cursor:
                     cursor.execute(f"DROP TRIGGER {HOLD_TRIGGER}")
 
             stack.callback(drop)
@@ -436,7 +438,7 @@ def test_bulk_revocation_killed_inside_its_deletion_transaction(
     events = TokenEvent._meta.db_table
 
     def lock_events() -> None:
-        with connection.cursor() as cursor:
+        with tokens_connection().cursor() as cursor:
             cursor.execute(f"LOCK TABLE {events} IN EXCLUSIVE MODE")
 
     hold_env, held_file = hold_settings(tmp_path)
