@@ -50,10 +50,6 @@ $(BIN)/.installed-dev: $(BIN)/.installed-test
 SHAPE_CUSTOM_USER := DJANGO_SETTINGS_MODULE=tests.settings_custom_user REDIS_URL=$(REDIS_URL)
 SHAPE_SECOND_DB := DJANGO_SETTINGS_MODULE=tests.settings_second_db DATABASE_URL=$(PG_URL) \
 	REDIS_URL=$(REDIS_URL)
-# The second-database shape runs its fast lane here: its slow tests (fuzzing's and the
-# interruption tests' raw SQL and subprocesses) do not all follow the router yet
-# (docs/models.rst, "Known gap"); make test-second-db runs them all.
-SECOND_DB_LANE ?= -m "not slow"
 
 # axe-core for the accessibility checks of the browser tests, from the npm registry;
 # the file itself is the stamp, so npm runs once.
@@ -75,7 +71,7 @@ test: $(BIN)/.installed-test
 	COVERAGE_FILE=.coverage.custom_user $(SHAPE_CUSTOM_USER) \
 		$(BIN)/python -m pytest --cov-fail-under=0 $(PYTEST_ARGS)
 	COVERAGE_FILE=.coverage.second_db $(SHAPE_SECOND_DB) \
-		$(BIN)/python -m pytest --cov-fail-under=0 $(SECOND_DB_LANE) $(PYTEST_ARGS)
+		$(BIN)/python -m pytest --cov-fail-under=0 $(PYTEST_ARGS)
 	$(BIN)/python -m coverage combine .coverage.sqlite .coverage.postgres \
 		.coverage.custom_user .coverage.second_db
 	$(BIN)/python -m coverage report --fail-under=100
