@@ -6,13 +6,13 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 import requests
 
 from django_twitter_oauth.client import TwitterClient
+from tests.utils import runserver
 
 pytestmark = pytest.mark.slow
 
@@ -77,23 +77,7 @@ def test_demo_serves_the_site_and_its_sandbox(tmp_path: Path) -> None:
     )
     assert manage("migrate", "--noinput", env=env).returncode == 0
     assert manage("demo_setup", env=env).returncode == 0
-    server = subprocess.Popen(
-        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-        cwd=EXAMPLE,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    # Should the banner never come, kill the server so readline() returns and the test fails.
-    watchdog = threading.Timer(60, server.kill)
-    watchdog.start()
-    try:
-        assert server.stdout is not None
-        started = ""
-        while "Quit the server" not in started:  # printed once it listens
-            started = server.stdout.readline()
-            assert started, "runserver exited before serving"
+    with runserver(EXAMPLE, port, env):
         home = requests.get(f"{base}/", timeout=5)
         assert home.status_code == 200
         assert "Offline mode" in home.text
@@ -108,10 +92,6 @@ def test_demo_serves_the_site_and_its_sandbox(tmp_path: Path) -> None:
         request_token = twitter.fetch_request_token(f"{base}/callback/")
         page = requests.get(twitter.authorization_url(request_token.token), timeout=5)
         assert page.status_code == 200 and "Authorize app" in page.text
-    finally:
-        watchdog.cancel()
-        server.terminate()
-        server.communicate(timeout=10)  # reaps it and closes the pipe
 
 
 def production_env(tmp_path: Path, **overrides: str) -> dict[str, str]:

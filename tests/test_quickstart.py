@@ -14,12 +14,13 @@ import re
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
+
+from tests.utils import runserver
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICKSTART = ROOT / "docs" / "quickstart.rst"
@@ -127,28 +128,8 @@ def quickstart_site(tmp_path: Path) -> Iterator[str]:
             file.write("\n" + code)
     run("manage.py", "check", "--fail-level", "WARNING")
     run("manage.py", "migrate", "--noinput")
-    server = subprocess.Popen(
-        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-        cwd=project,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    watchdog = threading.Timer(60, server.kill)
-    watchdog.start()
-    try:
-        assert server.stdout is not None
-        line = "x"
-        while line and "Quit the server" not in line:
-            line = server.stdout.readline()
-        assert line, "runserver exited before serving"
-        watchdog.cancel()
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        watchdog.cancel()
-        server.terminate()
-        server.communicate(timeout=10)
+    with runserver(project, port, env) as base_url:
+        yield base_url
 
 
 def form(html: str, action: str) -> dict[str, str]:

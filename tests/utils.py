@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -469,3 +471,32 @@ def tokens_to_rotate(count: int, *, start: int = 1) -> list[AccessToken]:
         )
         for number in range(start, start + count)
     ]
+
+
+@contextlib.contextmanager
+def runserver(project: Path, port: int, env: dict[str, str]) -> Iterator[str]:
+    """``manage.py runserver`` of ``project`` on 127.0.0.1:``port`` until the block ends:
+    its base URL once it listens (its banner printed). Should the banner never come, the
+    server is killed, so the test fails instead of hanging."""
+    server = subprocess.Popen(
+        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
+        cwd=project,
+        env={**env, "PYTHONUNBUFFERED": "1"},  # the banner must reach the pipe at once
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    watchdog = threading.Timer(60, server.kill)
+    watchdog.start()
+    try:
+        assert server.stdout is not None
+        line = "x"
+        while line and "Quit the server" not in line:  # printed once it listens
+            line = server.stdout.readline()
+        assert line, "runserver exited before serving"
+        watchdog.cancel()
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        watchdog.cancel()
+        server.terminate()
+        server.communicate(timeout=10)  # reaps it and closes the pipe
