@@ -3,6 +3,7 @@ call_command against the FakeTwitter and as a subprocess against the sandbox."""
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import re
 import subprocess
@@ -14,10 +15,13 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
+from django.dispatch import Signal
 from django.core.management.base import CommandError
 from django.test import override_settings
 
+from django_twitter_oauth import signals as signals_module
 from django_twitter_oauth.models import AccessToken, RequestToken, TokenEvent
+from django_twitter_oauth.signals import authorization_completed
 from django_twitter_oauth.testing import FakeTwitter
 from django_twitter_oauth.testing.provider import ACCESS_TOKEN, REQUEST_TOKEN
 from tests.utils import (
@@ -112,6 +116,52 @@ def test_links_the_account_with_the_pin_read_from_standard_input(
     assert list(TokenEvent.objects.values_list("action", "reason")) == [("authorized", "connect")]
     sent = signals.only("authorization_completed")
     assert (sent["request"], sent["user"], sent["created"]) == (None, alice, True)
+
+
+def test_a_receiver_that_fails_leaves_the_command_a_success(
+    fake_twitter: FakeTwitter,
+    django_capture_on_commit_callbacks: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The example project's and the docs' receivers once read ``request`` and crashed
+    the command after the token was stored (exit status 1 for a success): a receiver's
+    failure is logged, the command reports the stored token."""
+
+    def needs_a_request(sender: Any, request: Any, **kwargs: Any) -> None:
+        request.session["welcome"] = True  # AttributeError: request is None here
+
+    authorization_completed.connect(needs_a_request)
+    try:
+        make_user("alice")
+        out = io.StringIO()
+        with django_capture_on_commit_callbacks(execute=True):
+            run = connect(ALICE, stdin=Operator(fake_twitter, out), out=out)
+    finally:
+        authorization_completed.disconnect(needs_a_request)
+    assert run.error is None
+    assert run.out.endswith(f"Linked @fake_user (1000001, read-write) to {ALICE}.\n")
+    assert AccessToken.objects.exists()
+    assert "A receiver of a django_twitter_oauth signal failed" in caplog.text
+
+
+def test_the_example_projects_receiver_takes_no_request() -> None:
+    path = ROOT / "example_project" / "example" / "receivers.py"
+    spec = importlib.util.spec_from_file_location("example_receivers", path)
+    assert spec is not None and spec.loader is not None
+    receivers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(receivers)  # connects its receivers: undone below
+    try:
+        receivers.on_completed(
+            sender=AccessToken, request=None, user=None, token=None, created=True
+        )
+    finally:
+        app_signals = [
+            value for value in vars(signals_module).values() if isinstance(value, Signal)
+        ]
+        for signal in app_signals:
+            for function in vars(receivers).values():
+                if callable(function):
+                    signal.disconnect(function)
 
 
 def test_reauthorizing_says_so(fake_twitter: FakeTwitter) -> None:
