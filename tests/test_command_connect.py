@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
-from django.dispatch import Signal
 from django.core.management.base import CommandError
+from django.dispatch import Signal
 from django.test import override_settings
 
 from django_twitter_oauth import signals as signals_module
