@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
@@ -133,40 +133,22 @@ def django_capture_on_commit_callbacks() -> DjangoCaptureOnCommitCallbacks:
 
 
 @contextmanager
-def _queries_on_every_database(
-    num: int, exact: bool = True, info: str | None = None
-) -> Iterator[list[dict[str, Any]]]:
-    """The statements run on every database (one, or "default" and "tokens"), counted
-    together, as pytest-django's fixtures count those of one."""
+def _queries_on_every_database(num: int, info: str | None = None) -> Iterator[None]:
+    """Exactly ``num`` statements on every database together (one, or "default" and
+    "tokens"), as pytest-django's fixture counts those of one."""
     with ExitStack() as stack:
         contexts = [stack.enter_context(CaptureQueriesContext(c)) for c in connections.all()]
-        queries: list[dict[str, Any]] = []
-        yield queries
-        queries += [query for context in contexts for query in context.captured_queries]
-        failed = len(queries) != num if exact else len(queries) > num
-        if failed:
-            sqls = "\n\n".join(query["sql"] for query in queries)
-            more = "" if exact else "or less "
-            pytest.fail(
-                f"Expected to perform {num} queries {more}but {len(queries)} were done"
-                f"{chr(10) + info if info else ''}\n\nQueries:\n{sqls}"
-            )
-
-
-def _num_queries(exact: bool) -> Callable[..., Any]:
-    def assert_num_queries(num: int, info: str | None = None) -> Any:
-        return _queries_on_every_database(num, exact, info)
-
-    return assert_num_queries
+        yield
+    queries = [query for context in contexts for query in context.captured_queries]
+    if len(queries) != num:
+        sqls = "\n\n".join(query["sql"] for query in queries)
+        pytest.fail(
+            f"Expected to perform {num} queries but {len(queries)} were done"
+            f"{chr(10) + info if info else ''}\n\nQueries:\n{sqls}"
+        )
 
 
 @pytest.fixture
 def django_assert_num_queries() -> DjangoAssertNumQueries:
     """pytest-django's, counting the statements of every database together."""
-    return _num_queries(exact=True)
-
-
-@pytest.fixture
-def django_assert_max_num_queries() -> DjangoAssertNumQueries:
-    """pytest-django's, counting the statements of every database together."""
-    return _num_queries(exact=False)
+    return _queries_on_every_database  # type: ignore[return-value]
