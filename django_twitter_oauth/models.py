@@ -44,7 +44,7 @@ _Q = TypeVar("_Q", bound=models.QuerySet[Any])
 def cascade_here(collector: Any, field: Any, sub_objs: Any, using: str) -> None:
     """``on_delete`` of the user keys: Django's ``CASCADE`` when the rows are in the
     deleted user's database; across databases (a router), nothing there: the app's
-    ``pre_delete`` receiver (:mod:`django_twitter_oauth.deletion`) clears them on their
+    ``pre_delete`` receiver (``django_twitter_oauth.deletion``) clears them on their
     own database, since no query of the user's database can reach them."""
     if using == router.db_for_write(field.model):
         models.CASCADE(collector, field, sub_objs, using)

@@ -129,6 +129,8 @@ nitpick_ignore = [
     ("py:class", "django.contrib.auth.base_user.AbstractBaseUser"),
     # django-stubs' name for what gettext_lazy returns (a lazy translation).
     ("py:class", "_StrPromise"),
+    # with_users()' type variable (a queryset of any of the app's models).
+    ("py:class", "django_twitter_oauth.models._Q"),
 ]
 
 html_theme = "furo"
