@@ -27,6 +27,7 @@ from django_twitter_oauth.fields import build_fernet
 
 __all__ = [
     "check_backend",
+    "check_deploy",
     "check_encryption",
     "check_sandbox",
     "check_sessions",

@@ -171,8 +171,10 @@ class AccessToken(models.Model):
         from django_twitter_oauth.client import TwitterAPI
 
         def found_invalid(exc: TokenInvalid) -> None:
+            # The path only: never the values a caller put in its query string.
+            path = exc.endpoint.partition("?")[0]
             TokenEvent.for_token(
-                self, TokenEvent.Action.FOUND_INVALID, reason=f"api: {exc.endpoint}"
+                self, TokenEvent.Action.FOUND_INVALID, reason=f"api: {path}"
             ).save()
 
         return TwitterAPI(self.token, self.secret, on_invalid=found_invalid)

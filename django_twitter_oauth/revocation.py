@@ -362,7 +362,7 @@ def _delete_revoked(
                 changed.append((token, outcome))
         tokens = [token for token, _ in unchanged]
         AccessToken.objects.using(alias).filter(pk__in=rows).delete()
-        TokenEvent.objects.bulk_create(
+        TokenEvent.objects.using(alias).bulk_create(
             TokenEvent.for_token(
                 token,
                 TokenEvent.Action.REVOKED,
@@ -407,7 +407,7 @@ def _discard_batch(tokens: list[AccessToken], report: Report, *, actor: Any, rea
             if current.get(token.pk, token.updated_at) != token.updated_at:
                 report.failed.append(_failure(token, DISCARD_CHANGED_MEANWHILE))
         AccessToken.objects.using(alias).filter(pk__in=[token.pk for token in unchanged]).delete()
-        TokenEvent.objects.bulk_create(
+        TokenEvent.objects.using(alias).bulk_create(
             TokenEvent.for_token(token, TokenEvent.Action.DISCARDED, actor=actor, reason=reason)
             for token in unchanged
         )
