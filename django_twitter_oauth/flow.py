@@ -29,7 +29,6 @@ from typing import Any
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, router, transaction
-from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLResolver, get_resolver, get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
@@ -57,6 +56,7 @@ from django_twitter_oauth.exceptions import (
 from django_twitter_oauth.models import (
     AccessToken,
     RequestToken,
+    RequestTokenQuerySet,
     TokenEvent,
     hash_token,
     with_users,
@@ -236,7 +236,7 @@ def database() -> str:
     return router.db_for_write(AccessToken)
 
 
-def _pending() -> QuerySet[RequestToken]:
+def _pending() -> RequestTokenQuerySet:
     """Pending authorizations, read where they are written."""
     return RequestToken.objects.db_manager(router.db_for_write(RequestToken)).all()
 
@@ -411,17 +411,26 @@ def pin_authorization_url(oauth_token: str, *, force_login: bool, screen_name: s
     )
 
 
-def _claim(pending: RequestToken) -> RequestToken:
-    """Remove the pending authorization, so it is used only once."""
-    # The DELETE is the claim: of two concurrent callbacks only one deletes the row.
-    # Model.delete() of a row nothing refers to is one DELETE, without the
-    # transaction (BEGIN, COMMIT) that QuerySet.delete() opens around it.
-    deleted, _ = pending.delete()
-    if not deleted:
+@sensitive_variables()
+def _claim(oauth_token: str, flow_key_hash: str, user: Any) -> RequestToken:
+    """Remove and return this browser's pending authorization for ``oauth_token``, so it
+    is used only once: one ``DELETE ... RETURNING`` (the DELETE is the claim: of two
+    concurrent callbacks only one removes the row). When it removed nothing, a look-up
+    says why (the failing path only); an expired one is removed all the same."""
+    if not _well_formed(oauth_token):
+        raise InvalidCallback()
+    claimed = (
+        _pending().claim(hash_token(oauth_token), flow_key_hash, getattr(user, "pk", None))
+        if flow_key_hash
+        else None
+    )
+    if claimed is None:
+        _find(oauth_token, flow_key_hash, user)
+        # Found now, though not removed: another claim of it is under way.
         raise UnknownRequestToken()
-    if pending.is_expired:
+    if claimed.is_expired:
         raise ExpiredRequestToken()
-    return pending
+    return claimed
 
 
 @sensitive_variables()
@@ -435,11 +444,12 @@ def complete(request: HttpRequest, oauth_token: str, verifier: str) -> Completed
     """
     if not _well_formed(verifier):
         raise InvalidCallback()
-    pending = _claim(find_pending(request, oauth_token))
+    user = _user(request)
+    pending = _claim(oauth_token, _flow_key_hash(request), user)
     if pending.user_id is None and not app_settings.SIGN_IN:
         # Begun while sign-in was on; it has been switched off since.
         raise SignInRefused(SIGN_IN_OFF)
-    connect_user = _user(request) if pending.user_id is not None else None
+    connect_user = user if pending.user_id is not None else None
     return _exchange(request, pending, oauth_token, verifier, connect_user)
 
 
@@ -454,7 +464,7 @@ def complete_pin(
     that added it."""
     if not _well_formed(pin):
         raise InvalidCallback()
-    pending = _claim(_find(oauth_token, hash_token(flow_key), user))
+    pending = _claim(oauth_token, hash_token(flow_key), user)
     return _exchange(None, pending, oauth_token, pin, user, access_type)
 
 
@@ -556,19 +566,16 @@ def _store(
         users = router.db_for_write(get_user_model())
         if users != database():
             atomic.enter_context(transaction.atomic(using=users))
-        existing = (
-            with_users(AccessToken.objects.select_for_update(of=("self",)))
+        found = (
+            AccessToken.objects.select_for_update(of=("self",))
             # The old credentials are replaced, never read: a token no key in FERNET_KEYS
             # can decrypt (a lost key) does not stop its user from authorizing again.
             .defer("token", "secret")
             .filter(twitter_user_id=twitter_user_id)
-            .first()
+            .order_by()  # one row at most: the id is unique
         )
-        # A row untouched since Twitter was asked was not revoked meanwhile: a revocation
-        # deletes the row it revoked, or (still running) finds it rewritten and checks it.
-        meanwhile = existing is None or existing.updated_at >= asked_at
-        if meanwhile and _revoked_since(twitter_user_id, asked_at) and not _honoured(token, secret):
-            raise AuthorizationError(REVOKED_MEANWHILE)
+        # A sign-in needs the account's user; a connect has it (and compares keys only).
+        existing = next(iter(with_users(found) if connect_user is None else found), None)
         signed_up = False
         if connect_user is not None:
             if existing is not None and existing.user_id != connect_user.pk:
@@ -596,16 +603,25 @@ def _store(
             )
         else:
             access_token = existing
+            access_token.user = owner  # the same user, loaded: receivers may ask for it
             for name, value in values.items():
                 setattr(access_token, name, value)
             access_token.save(update_fields=[*values, "updated_at"])
-        TokenEvent.for_token(
+        event = TokenEvent.for_token(
             access_token,
             TokenEvent.Action.AUTHORIZED if existing is None else TokenEvent.Action.REAUTHORIZED,
             reason="sign-up"
             if signed_up
             else ("connect" if connect_user is not None else "sign-in"),
-        ).save()
+        )
+        # A row untouched since Twitter was asked was not revoked meanwhile: a revocation
+        # deletes the row it revoked, or (still running) finds it rewritten and checks it.
+        if existing is not None and existing.updated_at < asked_at:
+            event.save(using=database())
+        elif not _recorded_unless_revoked(event, asked_at):
+            if not _honoured(token, secret):
+                raise AuthorizationError(REVOKED_MEANWHILE)
+            event.save(using=database())
         if connect_user is None:
             # Through the authentication backends, inside the transaction: when none
             # accepts the user, nothing is left behind (no token, no new user).
@@ -627,20 +643,15 @@ def _store(
         )
 
 
-def _revoked_since(twitter_user_id: str, asked_at: dt.datetime) -> bool:
-    """Whether a revocation of this account finished after Twitter was asked for the
-    token: at the same access level Twitter hands back the token the user already has,
-    which that revocation may just have invalidated. (Under the lock on the account's
-    row: a revocation that finishes later finds the stored token and deletes it.)"""
-    return (
-        TokenEvent.objects.db_manager(database())
-        .filter(
-            twitter_user_id=twitter_user_id,
-            action=TokenEvent.Action.REVOKED,
-            created_at__gte=asked_at,
-        )
-        .exists()
-    )
+def _recorded_unless_revoked(event: TokenEvent, asked_at: dt.datetime) -> bool:
+    """Record ``event`` unless a revocation of its account finished after Twitter was
+    asked for the token (one statement): at the same access level Twitter hands back the
+    token the user already has, which that revocation may just have invalidated. False:
+    one did, and nothing was recorded. (Under the lock on the account's row, or on the
+    row just inserted: a revocation that finishes later finds the stored token and
+    deletes it.) Everything this transaction wrote is undone if the token turns out
+    invalid."""
+    return TokenEvent.objects.db_manager(database()).save_unless_revoked_since(event, asked_at)
 
 
 @sensitive_variables()

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import models, router
+from django.db import connections, models, router
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -32,6 +34,7 @@ __all__ = [
     "RequestToken",
     "RequestTokenQuerySet",
     "TokenEvent",
+    "TokenEventQuerySet",
     "cascade_here",
     "set_null_here",
     "users_apart",
@@ -188,6 +191,80 @@ class RequestTokenQuerySet(models.QuerySet["RequestToken"]):
     def unexpired(self, now: dt.datetime | None = None) -> Self:
         return self.filter(created_at__gt=_expiry_cutoff(now))
 
+    def claim(self, token_hash: str, flow_key_hash: str, user_pk: Any) -> RequestToken | None:
+        """Remove and return the pending authorization for ``token_hash`` bound to this
+        flow key and to no user or to ``user_pk`` (None: to no user), or None when there
+        is no such row, or another claim removed it first: each is used once.
+
+        The DELETE is the claim: of two concurrent claims only one removes the row. One
+        ``DELETE ... RETURNING`` where the database has it (PostgreSQL, SQLite 3.35+);
+        elsewhere a SELECT and a DELETE of what it found.
+        """
+        using = _write_alias(self)
+        connection = connections[using]
+        if not _deletes_returning(connection):
+            mine = self.using(using).filter(token_hash=token_hash, flow_key_hash=flow_key_hash)
+            found = mine.filter(models.Q(user=None) | models.Q(user=user_pk)).first()
+            # The DELETE decides (one statement, no transaction; the pk stays set).
+            removed = found is not None and mine.filter(pk=found.pk)._raw_delete(using)
+            return found if removed else None
+        opts = self.model._meta
+        fields = opts.concrete_fields
+        quote = connection.ops.quote_name
+        column = {field.name: quote(str(field.column)) for field in fields}
+        user = RequestToken.user.field
+        bound = f"{column['user']} IS NULL"
+        params = [token_hash, flow_key_hash]
+        if user_pk is not None:
+            bound = f"({bound} OR {column['user']} = %s)"
+            params.append(user.get_db_prep_value(user_pk, connection))
+        # Only quoted names from the model's options go into the text; every value is a
+        # parameter (hence the S608/B608 waiver).
+        sql = (
+            f"DELETE FROM {quote(opts.db_table)}"  # noqa: S608  # nosec B608
+            f" WHERE {column['token_hash']} = %s AND {column['flow_key_hash']} = %s AND {bound}"
+            f" RETURNING {', '.join(column.values())}"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()  # to the end: SQLite finishes the DELETE there
+        if not rows:
+            return None
+        return self.model.from_db(
+            using, [field.attname for field in fields], _from_db(rows[0], fields, connection)
+        )
+
+
+def _from_db(
+    row: Sequence[Any], fields: Sequence[Any], connection: BaseDatabaseWrapper
+) -> list[Any]:
+    """``row``'s values as a SELECT of ``fields`` gives them (the backend's and the
+    fields' converters: an aware time, a UUID, a decrypted secret)."""
+    values = []
+    for value, field in zip(row, fields, strict=True):
+        column = field.get_col(field.model._meta.db_table)
+        for convert in (
+            *connection.ops.get_db_converters(column),
+            *column.get_db_converters(connection),
+        ):
+            value = convert(value, column, connection)
+        values.append(value)
+    return values
+
+
+def _write_alias(queryset: models.QuerySet[Any]) -> str:
+    """The database ``using()`` or ``db_manager()`` chose for ``queryset``, else the
+    router's for writes (``QuerySet.db`` would give the one for reads)."""
+    chosen: str | None = getattr(queryset, "_db", None)
+    return chosen or router.db_for_write(queryset.model)
+
+
+def _deletes_returning(connection: BaseDatabaseWrapper) -> bool:
+    """Whether ``DELETE ... RETURNING`` can claim a pending authorization in one statement."""
+    return connection.vendor == "postgresql" or (
+        connection.vendor == "sqlite" and connection.features.can_return_columns_from_insert
+    )
+
 
 def _expiry_cutoff(now: dt.datetime | None) -> dt.datetime:
     return (now or timezone.now()) - dt.timedelta(seconds=app_settings.REQUEST_TOKEN_TTL)
@@ -250,6 +327,44 @@ class RequestToken(models.Model):
         return timezone.now() >= self.expires_at
 
 
+class TokenEventQuerySet(models.QuerySet["TokenEvent"]):
+    def save_unless_revoked_since(self, event: TokenEvent, since: dt.datetime) -> bool:
+        """Save the new ``event`` unless a revocation of its Twitter account was recorded
+        at or after ``since``; True when saved. One statement, ``INSERT ... SELECT ...
+        WHERE NOT EXISTS``, where a check then a save would be two (``event.pk`` is
+        not set)."""
+        using = _write_alias(self)
+        connection = connections[using]
+        opts = self.model._meta
+        quote = connection.ops.quote_name
+        fields = [field for field in opts.concrete_fields if field is not opts.pk]
+        values = [
+            field.get_db_prep_save(field.pre_save(event, True), connection) for field in fields
+        ]
+        by_name = {field.name: field for field in fields}
+        account, action, created_at = (
+            by_name[name] for name in ("twitter_user_id", "action", "created_at")
+        )
+        table = quote(opts.db_table)
+        # Only quoted names from the model's options go into the text; every value is a
+        # parameter (hence the S608/B608 waiver).
+        sql = (
+            f"INSERT INTO {table} ({', '.join(quote(str(field.column)) for field in fields)})"  # noqa: S608  # nosec B608
+            f" SELECT {', '.join(['%s'] * len(fields))}{connection.features.bare_select_suffix}"
+            f" WHERE NOT EXISTS (SELECT 1 FROM {table}"
+            f" WHERE {quote(str(account.column))} = %s AND {quote(str(action.column))} = %s"
+            f" AND {quote(str(created_at.column))} >= %s)"
+        )
+        revoked = [
+            account.get_db_prep_value(event.twitter_user_id, connection),
+            action.get_db_prep_value(TokenEvent.Action.REVOKED.value, connection),
+            created_at.get_db_prep_value(since, connection),
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*values, *revoked])
+            return bool(cursor.rowcount == 1)
+
+
 class TokenEvent(models.Model):
     """The audit trail: who authorized, revoked or discarded which Twitter account.
 
@@ -289,6 +404,8 @@ class TokenEvent(models.Model):
     )
     reason = models.TextField(_("reason"), blank=True)
     created_at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
+
+    objects = TokenEventQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("Twitter token event")

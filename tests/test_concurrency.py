@@ -32,7 +32,13 @@ from django.test import RequestFactory, override_settings
 from django_twitter_oauth import fields, flow, revocation, rotation, views
 from django_twitter_oauth.client import AccessTokenResult, TwitterClient
 from django_twitter_oauth.exceptions import AuthorizationError
-from django_twitter_oauth.models import AccessToken, RequestToken, TokenEvent, with_users
+from django_twitter_oauth.models import (
+    AccessToken,
+    RequestToken,
+    RequestTokenQuerySet,
+    TokenEvent,
+    with_users,
+)
 from django_twitter_oauth.revocation import iterate
 from django_twitter_oauth.testing import FakeTwitter
 from django_twitter_oauth.testing.provider import (
@@ -128,20 +134,19 @@ def test_racing_callbacks_for_one_request_token(
 ) -> None:
     """:data:`CALLBACKS` threads complete the same callback of the same browser at once.
 
-    All of them find the pending authorization before any claims it (the barrier), so
+    All of them reach the claim of the pending authorization together (the barrier), so
     only the claim decides (a DELETE: the database lets one of them delete the row).
     Exactly one links the account (or signs up a user), the others get a 400; Twitter
     is asked once; nothing is left over."""
     alice = make_user("alice")
-    find_pending = flow.find_pending
+    claim = RequestTokenQuerySet.claim
     barrier = threading.Barrier(CALLBACKS, timeout=WAIT)
 
-    def find_then_wait(*args: Any) -> RequestToken:
-        pending = find_pending(*args)
+    def wait_then_claim(self: RequestTokenQuerySet, *args: Any) -> RequestToken | None:
         barrier.wait()
-        return pending
+        return claim(self, *args)
 
-    monkeypatch.setattr(flow, "find_pending", find_then_wait)
+    monkeypatch.setattr(RequestTokenQuerySet, "claim", wait_then_claim)
     user = alice if mode == "connect" else AnonymousUser()
     for round_ in range(ROUNDS):
         account = str(1000 + round_)

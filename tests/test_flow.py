@@ -28,7 +28,7 @@ from django_twitter_oauth.exceptions import (
     UnknownAccount,
     UnknownRequestToken,
 )
-from django_twitter_oauth.models import AccessToken, RequestToken, hash_token
+from django_twitter_oauth.models import AccessToken, RequestToken, RequestTokenQuerySet, hash_token
 from django_twitter_oauth.testing import FakeTwitter
 from tests.routers import TOKENS, TokensRouter
 from tests.utils import (
@@ -491,19 +491,32 @@ def test_complete_consumes_the_request_token_once(fake_twitter: FakeTwitter) -> 
 def test_complete_refuses_a_request_token_deleted_meanwhile(
     fake_twitter: FakeTwitter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Another callback with the same token claimed it between the lookup and the claim."""
+    """Another callback with the same token claimed it just before this one."""
     cookies, oauth_token = started()
     verifier = fake_twitter.approve(oauth_token)
-    find_pending = flow.find_pending
+    claim = RequestTokenQuerySet.claim
 
-    def found_then_claimed_elsewhere(*args: Any) -> RequestToken:
-        pending = find_pending(*args)
+    def claimed_elsewhere_first(self: RequestTokenQuerySet, *args: Any) -> RequestToken | None:
         RequestToken.objects.all().delete()
-        return pending
+        return claim(self, *args)
 
-    monkeypatch.setattr(flow, "find_pending", found_then_claimed_elsewhere)
+    monkeypatch.setattr(RequestTokenQuerySet, "claim", claimed_elsewhere_first)
     with pytest.raises(UnknownRequestToken):
         flow.complete(make_request(cookies=cookies), oauth_token, verifier)
+    assert fake_twitter.count("oauth/access_token") == 0
+
+
+def test_complete_refuses_a_request_token_another_claim_is_taking(
+    fake_twitter: FakeTwitter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The claim removed nothing, yet the look-up that says why finds the row: another
+    callback's claim of it is under way (it has not committed). Refused as used."""
+    cookies, oauth_token = started()
+    verifier = fake_twitter.approve(oauth_token)
+    monkeypatch.setattr(RequestTokenQuerySet, "claim", lambda self, *args: None)
+    with pytest.raises(UnknownRequestToken):
+        flow.complete(make_request(cookies=cookies), oauth_token, verifier)
+    assert RequestToken.objects.count() == 1
     assert fake_twitter.count("oauth/access_token") == 0
 
 

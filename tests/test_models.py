@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 import responses
@@ -8,10 +9,12 @@ from django.core.exceptions import FieldError
 from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
+from pytest_django import DjangoAssertNumQueries
 from requests_oauthlib import OAuth1Session
 
+from django_twitter_oauth import models
 from django_twitter_oauth.exceptions import TokenDecryptionError
-from django_twitter_oauth.models import AccessToken, RequestToken
+from django_twitter_oauth.models import AccessToken, RequestToken, TokenEvent
 from tests.utils import SECRET, TOKEN, make_token, make_user, tokens_alias, tokens_connection
 
 pytestmark = pytest.mark.django_db
@@ -173,3 +176,120 @@ def test_session_is_signed_as_the_user() -> None:
     assert f'oauth_token="{TOKEN}"' in authorization
     assert 'oauth_consumer_key="tests-consumer-key"' in authorization
     assert request.req_kwargs["timeout"] == 3  # type: ignore[attr-defined]  # set by responses
+
+
+# -- RequestToken.objects.claim(): the pending authorization removed and returned ------
+
+
+@pytest.fixture(params=["delete-returning", "select-then-delete"])
+def claim_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Both ways of claiming: one DELETE ... RETURNING (PostgreSQL, SQLite 3.35+), and a
+    SELECT then a DELETE where a database lacks it. Returns its number of statements."""
+    if request.param == "select-then-delete":
+        monkeypatch.setattr(models, "_deletes_returning", lambda connection: False)
+        return 2
+    assert models._deletes_returning(tokens_connection())  # both test databases have it
+    return 1
+
+
+def pending(token_hash: str, *, user: Any = None, flow_key_hash: str = "flow") -> RequestToken:
+    return RequestToken.objects.create(
+        token_hash=token_hash,
+        secret=REQUEST_SECRET,
+        flow_key_hash=flow_key_hash,
+        user=user,
+        access_type="write",
+        next_url="/after/",
+    )
+
+
+@pytest.mark.parametrize("bound", ["anyone", "the user"])
+def test_claim_removes_and_returns_the_pending_authorization(
+    claim_path: int, django_assert_num_queries: DjangoAssertNumQueries, bound: str
+) -> None:
+    alice = make_user("alice")
+    user = alice if bound == "the user" else None
+    stored = pending("mine", user=user)
+    pending("other")
+    with django_assert_num_queries(claim_path):
+        claimed = RequestToken.objects.claim("mine", "flow", alice.pk)
+    assert claimed is not None
+    # The values as a SELECT gives them: decrypted, an aware time, the user's key.
+    assert (claimed.pk, claimed.token_hash, claimed.secret, claimed.flow_key_hash) == (
+        stored.pk,
+        "mine",
+        REQUEST_SECRET,
+        "flow",
+    )
+    assert (claimed.user_id, claimed.access_type, claimed.next_url) == (
+        stored.user_id,
+        "write",
+        "/after/",
+    )
+    assert claimed.created_at == stored.created_at
+    assert timezone.is_aware(claimed.created_at)
+    assert claimed._state.db == tokens_alias()
+    assert list(RequestToken.objects.values_list("token_hash", flat=True)) == ["other"]
+    # Used once: a second claim finds nothing.
+    assert RequestToken.objects.claim("mine", "flow", alice.pk) is None
+
+
+def test_claim_leaves_what_is_not_this_browsers_or_this_users(claim_path: int) -> None:
+    alice, bob = make_user("alice"), make_user("bob")
+    pending("alices", user=alice)
+    pending("elsewhere", flow_key_hash="another browser")
+    assert RequestToken.objects.claim("alices", "flow", bob.pk) is None
+    assert RequestToken.objects.claim("alices", "flow", None) is None  # signed out
+    assert RequestToken.objects.claim("elsewhere", "flow", None) is None
+    assert RequestToken.objects.claim("unknown", "flow", alice.pk) is None
+    assert RequestToken.objects.count() == 2
+    assert RequestToken.objects.claim("alices", "flow", alice.pk) is not None
+
+
+# -- TokenEvent.objects.save_unless_revoked_since() ------------------------------------
+
+
+@pytest.mark.parametrize("revoked", ["never", "before", "since", "another account since"])
+def test_save_unless_revoked_since(
+    revoked: str, django_assert_num_queries: DjangoAssertNumQueries
+) -> None:
+    since = timezone.now()
+    offsets = {"before": -1, "since": 0, "another account since": 1}
+    if revoked != "never":
+        TokenEvent.objects.create(
+            twitter_user_id="7" if revoked == "another account since" else "42",
+            action=TokenEvent.Action.REVOKED,
+            created_at=since + dt.timedelta(seconds=offsets[revoked]),
+        )
+    alice, staff = make_user("alice"), make_user("staff")
+    event = TokenEvent(
+        twitter_user_id="42",
+        screen_name="jack",
+        user_id=alice.pk,
+        actor_id=staff.pk,
+        action=TokenEvent.Action.AUTHORIZED,
+        reason="sign-up",
+    )
+    with django_assert_num_queries(1):
+        saved = TokenEvent.objects.save_unless_revoked_since(event, since)
+    authorized = TokenEvent.objects.filter(action=TokenEvent.Action.AUTHORIZED)
+    assert saved is (revoked != "since")
+    if saved:
+        row = authorized.get()
+        assert (row.twitter_user_id, row.screen_name, row.user_id, row.actor_id) == (
+            "42",
+            "jack",
+            alice.pk,
+            staff.pk,
+        )
+        assert (row.reason, row.created_at) == ("sign-up", event.created_at)
+    else:
+        assert not authorized.exists()
+
+
+def test_save_unless_revoked_since_without_a_user() -> None:
+    """NULL user and actor keys (an event about a user since deleted)."""
+    event = TokenEvent(twitter_user_id="42", action=TokenEvent.Action.DISCARDED)
+    assert TokenEvent.objects.save_unless_revoked_since(event, timezone.now())
+    row = TokenEvent.objects.get()
+    assert (row.user, row.actor) == (None, None)

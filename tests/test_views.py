@@ -37,7 +37,13 @@ from django_twitter_oauth.exceptions import (
     TwitterUnavailable,
     UnknownRequestToken,
 )
-from django_twitter_oauth.models import AccessToken, RequestToken, TokenEvent, hash_token
+from django_twitter_oauth.models import (
+    AccessToken,
+    RequestToken,
+    RequestTokenQuerySet,
+    TokenEvent,
+    hash_token,
+)
 from django_twitter_oauth.testing import FakeTwitter
 from django_twitter_oauth.testing.provider import CALLBACK_NOT_APPROVED, JSON, twitter_error
 from tests.utils import (
@@ -1301,13 +1307,13 @@ def test_queries_of_sign_in(
 ) -> None:
     make_token(twitter_user_id="42")
     callback = fake_twitter.authorize(start_token(client), user_id="42")
-    # The flow: SELECT the RequestToken (the browser has no session yet), DELETE it (the
-    # claim), SAVEPOINT, SELECT ... FOR UPDATE the AccessToken with its user (untouched
-    # since Twitter was asked, so no look for a revocation meanwhile), UPDATE the
-    # AccessToken, INSERT the TokenEvent, RELEASE. login(): a new session: SELECT (key
+    # The flow: DELETE ... RETURNING the RequestToken (the claim; the browser has no
+    # session yet), SAVEPOINT, SELECT ... FOR UPDATE the AccessToken with its user
+    # (untouched since Twitter was asked, so no look for a revocation meanwhile), UPDATE
+    # the AccessToken, INSERT the TokenEvent, RELEASE. login(): a new session: SELECT (key
     # free?), SAVEPOINT, INSERT, RELEASE; UPDATE last_login; saving the session:
     # SAVEPOINT, UPDATE, RELEASE. With the users apart, the user is one more SELECT.
-    with django_assert_num_queries(15 + users_apart() + APART):
+    with django_assert_num_queries(14 + users_apart() + APART):
         assert client.get(callback).status_code == 302
 
 
@@ -1316,10 +1322,10 @@ def test_queries_of_connect(
 ) -> None:
     client.force_login(make_user())
     callback = fake_twitter.authorize(start_token(client), user_id="42")
-    # SELECT the session, SELECT the user, SELECT the RequestToken, DELETE it, SAVEPOINT,
-    # SELECT ... FOR UPDATE (no AccessToken yet), SELECT whether a revocation finished
-    # meanwhile, INSERT the AccessToken, INSERT the TokenEvent, RELEASE.
-    with django_assert_num_queries(10 + APART):
+    # SELECT the session, SELECT the user, DELETE ... RETURNING the RequestToken (the
+    # claim), SAVEPOINT, SELECT ... FOR UPDATE (no AccessToken yet), INSERT the
+    # AccessToken, INSERT the TokenEvent unless a revocation finished meanwhile, RELEASE.
+    with django_assert_num_queries(8 + APART):
         assert client.get(callback).status_code == 302
 
 
@@ -1330,7 +1336,7 @@ def test_queries_of_sign_up(
     callback = fake_twitter.authorize(start_token(client), screen_name="jack")
     # As for sign-in, but the AccessToken is INSERTed after the new user: SELECT the taken
     # usernames like "jack%", INSERT the user.
-    with django_assert_num_queries(18 + APART):
+    with django_assert_num_queries(16 + APART):
         assert client.get(callback).status_code == 302
 
 
@@ -1344,7 +1350,7 @@ def test_concurrent_callbacks_with_the_same_token(
     """Two threads, each with its own database connection, complete the same callback of
     the same browser at once: one links the account, the other gets a 400.
 
-    Both threads find the pending authorization before either claims it (the barrier), so
+    Both threads reach the claim of the pending authorization together (the barrier), so
     only the claim itself (a DELETE: the database lets one of them delete the row) decides.
     Runs on PostgreSQL and on SQLite (the test database is a file; see tests/settings.py).
     """
@@ -1354,15 +1360,14 @@ def test_concurrent_callbacks_with_the_same_token(
     begun = flow.begin(request)
     oauth_token, cookies = begun.oauth_token, browser(begun.flow_key)
     callback = fake_twitter.authorize(oauth_token, user_id="42", screen_name="jack")
-    find_pending = flow.find_pending
+    claim = RequestTokenQuerySet.claim
     barrier = threading.Barrier(2, timeout=10)
 
-    def find_then_wait(*args: Any) -> RequestToken:
-        pending = find_pending(*args)
+    def wait_then_claim(self: RequestTokenQuerySet, *args: Any) -> RequestToken | None:
         barrier.wait()
-        return pending
+        return claim(self, *args)
 
-    monkeypatch.setattr(flow, "find_pending", find_then_wait)
+    monkeypatch.setattr(RequestTokenQuerySet, "claim", wait_then_claim)
     responses: list[HttpResponse] = []
 
     def browser_tab() -> None:
