@@ -74,6 +74,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-signins", type=int, default=20_000, help="per row, at most")
     parser.add_argument("--timeout", type=float, default=30.0, help="per request, seconds")
     parser.add_argument("--latency", type=float, default=0.15, help="per Twitter call, seconds")
+    parser.add_argument(
+        "--twitter-timeout",
+        type=float,
+        default=30.0,
+        help="the site's TWITTER_OAUTH_TIMEOUT, seconds: as long as a browser waits "
+        "(--timeout), since the sandbox shares the machine's cores and slows down with the "
+        "load, which Twitter would not; the floor's calls have no deadline at all",
+    )
     parser.add_argument("--workers", type=int, default=2, help="server processes (both servers)")
     parser.add_argument("--threads", type=int, default=32, help="gunicorn threads per worker")
     parser.add_argument(
@@ -98,7 +106,9 @@ def free_ports(count: int) -> list[int]:
         return [sock.getsockname()[1] for sock in sockets]
 
 
-def server_env(database_url: str, api_url: str, latency: float) -> dict[str, str]:
+def server_env(
+    database_url: str, api_url: str, latency: float, twitter_timeout: float
+) -> dict[str, str]:
     env = {
         name: value
         for name, value in os.environ.items()
@@ -110,6 +120,7 @@ def server_env(database_url: str, api_url: str, latency: float) -> dict[str, str
         BENCH_LOAD_DATABASE_URL=database_url,
         BENCH_LOAD_API_URL=api_url,
         BENCH_LOAD_LATENCY=str(latency),
+        BENCH_LOAD_TWITTER_TIMEOUT=str(twitter_timeout),
     )
     return env
 
@@ -431,8 +442,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         sandbox_port, app_port = free_ports(2)
         sandbox_url = f"http://127.0.0.1:{sandbox_port}/sandbox/"
         app_url = f"http://127.0.0.1:{app_port}"
-        env = server_env(site_url, sandbox_url, args.latency)
-        sandbox_env = server_env(f"sqlite:///{tmp / 'sandbox.sqlite3'}", sandbox_url, args.latency)
+        env = server_env(site_url, sandbox_url, args.latency, args.twitter_timeout)
+        sandbox_env = server_env(
+            f"sqlite:///{tmp / 'sandbox.sqlite3'}", sandbox_url, args.latency, args.twitter_timeout
+        )
         django_admin(env, "migrate", "--noinput", "-v", "0")
         django_admin(sandbox_env, "migrate", "--noinput", "-v", "0")
         sandbox = sandbox_server(sandbox_port, sandbox_env, tmp / "sandbox.log")
@@ -487,7 +500,8 @@ def report(
     print(f"CPU: {cpu_model()} x {os.cpu_count()}")
     print(about)
     print(
-        f"Sandbox latency {args.latency * 1000:.0f} ms per Twitter call; {args.workers} "
+        f"Sandbox latency {args.latency * 1000:.0f} ms per Twitter call, the site's "
+        f"deadline {args.twitter_timeout:g} s (TWITTER_OAUTH_TIMEOUT); {args.workers} "
         f"server workers (gunicorn: gthread, {args.threads} threads each); sandbox: a "
         f"second process (gunicorn, one gthread worker); {args.duration:g} s measured per "
         f"row after {args.ramp:g} s; the site's database: "

@@ -10,7 +10,8 @@ so that both sites are served by the same server, with the same middleware:
 * the database from ``BENCH_LOAD_DATABASE_URL``. SQLite is opened as Django recommends
   for concurrent writers: ``BEGIN IMMEDIATE`` transactions, a 30 s busy timeout, WAL;
 * Twitter at ``BENCH_LOAD_API_URL``: the sandbox, served by a second server process
-  with a database of its own (it is Twitter's, not the site's).
+  with a database of its own (it is Twitter's, not the site's); each call's deadline
+  (``TWITTER_OAUTH_TIMEOUT``) from ``BENCH_LOAD_TWITTER_TIMEOUT``.
 """
 
 from __future__ import annotations
@@ -45,10 +46,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 TWITTER_OAUTH_API_URL = os.environ["BENCH_LOAD_API_URL"]
 TWITTER_OAUTH_SANDBOX_ALLOWED = True
 TWITTER_OAUTH_SANDBOX_LATENCY = float(os.environ.get("BENCH_LOAD_LATENCY", "0"))
+# The deadline of each call to Twitter (benchmarks/load.py --twitter-timeout).
+TWITTER_OAUTH_TIMEOUT = float(os.environ.get("BENCH_LOAD_TWITTER_TIMEOUT", "10"))
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
+    # Why a call to Twitter failed (a deadline, a refused connection) goes into the log
+    # that load.py prints when a row has errors.
+    "loggers": {"django_twitter_oauth.client": {"level": "INFO"}},
 }
