@@ -490,6 +490,8 @@ def _exchange(
     # The address Twitter gives with TWITTER_OAUTH_REQUEST_EMAIL, for the sign-up and
     # the signal only: never stored by this app, never logged.
     email: str | None = None
+    # The display name, for the sign-up: known only when Twitter was asked who it is.
+    name = ""
     request_email = app_settings.REQUEST_EMAIL
     # Only v1.1's answer says the access level (x-access-level): 2/users/me is not asked
     # for it (on X's Free tier each call counts against 25 per user per 24 hours).
@@ -503,6 +505,7 @@ def _exchange(
         screen_name = screen_name or credentials.screen_name
         access_level = access_level or credentials.access_level
         email = credentials.email
+        name = credentials.name
     # Twitter sends x-access-level on every OAuth answer; should it not, assume what it
     # grants for this app's permission and the requested access type.
     access_level = access_level or granted_level(app_settings.APP_PERMISSION, access_type)
@@ -520,6 +523,7 @@ def _exchange(
             next_url=pending.next_url,
             asked_at=asked_at,
             email=email,
+            name=name,
         )
 
     try:
@@ -556,6 +560,7 @@ def _store(
     next_url: str,
     asked_at: dt.datetime,
     email: str | None = None,
+    name: str = "",
 ) -> Completed:
     """Link or update the token, under a lock on the account's row, in one transaction
     on :func:`database` (the router's database for the app's models: the lock and the
@@ -586,7 +591,7 @@ def _store(
             if not owner.is_active:
                 raise SignInRefused(_("The account connected to this Twitter account is disabled."))
         elif app_settings.ALLOW_SIGNUP:
-            owner = _sign_up(request, TwitterIdentity(twitter_user_id, screen_name), email)
+            owner = _sign_up(request, TwitterIdentity(twitter_user_id, screen_name, name), email)
             signed_up = True
         else:
             raise SignInRefused()

@@ -45,7 +45,8 @@ EMAIL_TAKEN = _(
 @dataclass(frozen=True)
 class TwitterIdentity:
     """Who signs up, as Twitter says: ``user_id`` (digits), ``screen_name`` (the handle,
-    without ``@``) and ``name`` (the display name, ``""`` when not known)."""
+    without ``@``) and ``name`` (the display name, ``""`` when not known: the flow knows
+    it only when it asked Twitter who the user is, as with TWITTER_OAUTH_REQUEST_EMAIL)."""
 
     user_id: str
     screen_name: str

@@ -116,11 +116,12 @@ def raising_signup(request: HttpRequest | None, identity: TwitterIdentity, email
     raise SignInRefused("Invitations only.")
 
 
-def sign_up(fake_twitter: FakeTwitter) -> Any:
+def sign_up(fake_twitter: FakeTwitter, **user: Any) -> Any:
     client = Client()
     response = client.post("/twitter/begin/")
     oauth_token = response["Location"].split("oauth_token=")[1]
-    return client.get(fake_twitter.authorize(oauth_token, user_id="42", screen_name="jack"))
+    user = {"user_id": "42", "screen_name": "jack", **user}
+    return client.get(fake_twitter.authorize(oauth_token, **user))
 
 
 def test_a_custom_signup(fake_twitter: FakeTwitter, settings: Settings) -> None:
@@ -134,6 +135,21 @@ def test_a_custom_signup(fake_twitter: FakeTwitter, settings: Settings) -> None:
     assert isinstance(request, HttpRequest)
     assert identity == TwitterIdentity("42", "jack")
     assert email is None
+
+
+@pytest.mark.parametrize("request_email", [False, True])
+def test_a_custom_signup_gets_the_display_name_when_twitter_was_asked(
+    fake_twitter: FakeTwitter, settings: Settings, request_email: bool
+) -> None:
+    """The access-token answer has no display name; the identifying call that asks for
+    the email (or fills in a missing user) has, and the sign-up gets it."""
+    settings.TWITTER_OAUTH_ALLOW_SIGNUP = True
+    settings.TWITTER_OAUTH_SIGNUP = "tests.test_signup.custom_signup"
+    settings.TWITTER_OAUTH_REQUEST_EMAIL = request_email
+    CALLS.clear()
+    assert sign_up(fake_twitter, name="Jack Dorsey").status_code == 302
+    [(_, identity, _)] = CALLS
+    assert identity == TwitterIdentity("42", "jack", "Jack Dorsey" if request_email else "")
 
 
 @pytest.mark.parametrize(
