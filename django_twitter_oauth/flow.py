@@ -581,6 +581,10 @@ def _store(
         )
         # A sign-in needs the account's user; a connect has it (and compares keys only).
         existing = next(iter(with_users(found) if connect_user is None else found), None)
+        # A row untouched since Twitter was asked was not revoked meanwhile: a revocation
+        # deletes the row it revoked, or (still running) finds it rewritten and checks it.
+        # (Read now: saving the row below sets updated_at.)
+        untouched = existing is not None and existing.updated_at < asked_at
         signed_up = False
         if connect_user is not None:
             if existing is not None and existing.user_id != connect_user.pk:
@@ -619,9 +623,7 @@ def _store(
             if signed_up
             else ("connect" if connect_user is not None else "sign-in"),
         )
-        # A row untouched since Twitter was asked was not revoked meanwhile: a revocation
-        # deletes the row it revoked, or (still running) finds it rewritten and checks it.
-        if existing is not None and existing.updated_at < asked_at:
+        if untouched:
             event.save(using=database())
         elif not _recorded_unless_revoked(event, asked_at):
             if not _honoured(token, secret):

@@ -29,7 +29,7 @@ from django_twitter_oauth.exceptions import AccessTierError
 from django_twitter_oauth.models import AccessToken, RequestToken, TokenEvent
 from django_twitter_oauth.testing import FakeTwitter
 from django_twitter_oauth.testing.provider import TIERS
-from tests.utils import SignalRecorder, held, make_superuser, make_user
+from tests.utils import SignalRecorder, held, make_superuser, make_token, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -249,6 +249,25 @@ def test_race_check_through_v2_finds_a_revoked_token_on_every_tier(
     assert response.status_code == 400
     assert html.escape(str(flow.REVOKED_MEANWHILE), quote=True) in response.content.decode()
     assert not AccessToken.objects.exists()
+
+
+def test_race_check_skipped_for_an_account_row_untouched_since_twitter_was_asked(
+    client: Client,
+    revoked_meanwhile: dict[str, FakeTwitter],
+    django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks,
+) -> None:
+    """A sign-in of a linked account whose row nobody wrote while Twitter was asked: a
+    revocation deletes the row it revoked, so a revocation recorded meanwhile was not of
+    this row's token, and Twitter is not asked again. (The row's save in the same
+    transaction must not make it look rewritten.)"""
+    alice = make_user("alice")
+    make_token(alice, twitter_user_id=USER_ID, screen_name=SCREEN_NAME)
+    with FakeTwitter() as fake:
+        response = authorize(client, fake, django_capture_on_commit_callbacks)
+    assert response.status_code == 302
+    assert fake.count(VERIFY_V2) == fake.count(VERIFY_V1) == 0
+    assert client.session[SESSION_KEY] == str(alice.pk)
+    assert TokenEvent.objects.filter(action=TokenEvent.Action.REAUTHORIZED).count() == 1
 
 
 # -- the admin's verify action ------------------------------------------------------------
